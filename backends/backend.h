@@ -1,0 +1,154 @@
+/* backend.h -- the private interface between the model math (lib/) and the
+ * compute backends (backends/<name>/). lib/ never touches a weight or an
+ * activation buffer directly except through these calls, so a backend may
+ * keep weights and activations in its own memory (a GPU's): pointers handed
+ * out by alloc() are backend addresses that lib/ only passes back to ops
+ * and reads with to_host().
+ *
+ * Versioning: `version` only grows. New ops are appended at the end of
+ * struct dsv3_backend_ops; lib/ checks ops->version before calling an op
+ * newer than DSV3_BACKEND_V1 (SQLite's iVersion pattern).
+ *
+ * Threading: one backend instance belongs to one model. Ops may be called
+ * concurrently from different sessions' threads; an op must therefore use
+ * only the buffers it is given (scratch comes from the caller's session). */
+#ifndef DSV3_BACKEND_H
+#define DSV3_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define DSV3_BACKEND_V1 1
+
+/* lib/ never passes more tokens than this to one op (longer steps are cut
+ * into micro-batches), so backends may size stack arrays by it. */
+#define DSV3_MAX_UBATCH 64
+
+/* Stored weight types. Values are internal (not ABI). */
+enum dsv3_wtype {
+    DSV3_W_F32 = 0,
+    DSV3_W_F16 = 1,
+    DSV3_W_BF16 = 2,
+    DSV3_W_F8_E4M3 = 3, /* e4m3fn with an f32 scale per block_r x block_c block */
+    DSV3_W_COUNT
+};
+
+const char *dsv3_wtype_name(int t);
+/* Bytes per element of a plain (non-block) type. */
+size_t dsv3_wtype_size(int t);
+
+/* A typed, read-only view of one weight matrix [rows][cols], row-major,
+ * exactly as stored in the file (nothing is converted at load time).
+ * Vectors (norm weights) have rows = 1. */
+typedef struct dsv3_weight {
+    int type;                 /* enum dsv3_wtype                          */
+    int64_t rows, cols;
+    const void *data;         /* host address of element [0][0]            */
+    size_t row_stride;        /* bytes between rows                        */
+    /* DSV3_W_F8_E4M3: w[r][c] = fp8(q[r][c]) * scale[(r/block_r) * scale_cols + c/block_c] */
+    const float *scale;
+    int64_t scale_cols;
+    int block_r, block_c;
+    void *device;             /* backend-owned copy, if any (upload_weight) */
+} dsv3_weight;
+
+/* Everything MLA attention needs for n new tokens in the absorbed form.
+ * The new tokens' latent and rope-key rows are already in the caches. */
+typedef struct dsv3_mla_args {
+    int n_tok;          /* new tokens, at positions pos0 .. pos0+n_tok-1   */
+    int pos0;
+    int n_heads, dn, dr, dv, kvl;
+    const float *q;     /* [n_tok][n_heads][dn+dr], rope applied           */
+    const float *kv;    /* latent cache [pos][kvl] (normalized)            */
+    const float *pe;    /* rope key cache [pos][dr]                        */
+    const dsv3_weight *wkv_b; /* [n_heads*(dn+dv)][kvl]                   */
+    float scale;        /* softmax scale                                   */
+    float *out;         /* [n_tok][n_heads][dv]                            */
+    float *scratch;     /* >= dsv3_mla_scratch_floats(pos0+n_tok, kvl)     */
+} dsv3_mla_args;
+
+#define dsv3_mla_scratch_floats(n_pos, kvl) ((size_t)(n_pos) + 2 * (size_t)(kvl))
+
+/* Routed experts for n tokens: out[t] = sum_j weights[t][j] * E_ids[t][j](x[t]),
+ * E(x) = down(silu(gate x) * up x). Experts are visited in increasing id so
+ * a token's sum has the same order whatever the batch. */
+typedef struct dsv3_moe_args {
+    int n_tok, k, hidden, inter;
+    const float *x;             /* [n_tok][hidden]                          */
+    const int32_t *ids;         /* [n_tok][k] host memory                   */
+    const float *weights;       /* [n_tok][k] host memory                   */
+    int n_experts;
+    /* Expert e's views are at byte offset e * expert_stride from these:
+     * gate/up [inter][hidden], down [hidden][inter]. */
+    const dsv3_weight *gate, *up, *down;
+    size_t expert_stride;
+    float *out;                 /* [n_tok][hidden], overwritten             */
+    float *scratch;             /* >= dsv3_moe_scratch_floats(n_tok, hidden, inter) */
+} dsv3_moe_args;
+
+#define dsv3_moe_scratch_floats(n, hidden, inter) \
+    ((size_t)(n) * (2 * (size_t)(hidden) + 2 * (size_t)(inter) + 1))
+
+static inline const dsv3_weight *dsv3_moe_expert(const dsv3_weight *first, size_t stride, int e) {
+    return (const dsv3_weight *)(const void *)((const char *)first + (size_t)e * stride);
+}
+
+typedef struct dsv3_backend dsv3_backend; /* backend-private state */
+
+typedef struct dsv3_backend_params {
+    int n_threads;
+} dsv3_backend_params;
+
+typedef struct dsv3_backend_ops {
+    int version;              /* DSV3_BACKEND_V1 ...                      */
+    const char *name;
+    /* 1 if this machine can run the backend; higher `priority` wins "auto". */
+    int (*available)(void);
+    int priority;
+
+    /* lifetime */
+    int (*init)(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e);
+    void (*free)(dsv3_backend *be);
+
+    /* memory. upload_weight gives the backend a chance to copy/repack a
+     * weight once at load (CPU backends keep the mapped pointer). */
+    int (*upload_weight)(dsv3_backend *be, dsv3_weight *w, dsv3_err *e);
+    void *(*alloc)(dsv3_backend *be, size_t bytes); /* zeroed; NULL on failure */
+    void (*release)(dsv3_backend *be, void *buf);
+    void (*to_host)(dsv3_backend *be, void *dst, const void *src, size_t bytes);
+    void (*from_host)(dsv3_backend *be, void *dst, const void *src, size_t bytes);
+    void (*copy)(dsv3_backend *be, void *dst, const void *src, size_t bytes);
+
+    /* ops. All activations are f32, rows contiguous unless a stride is given. */
+    /* y[t][r] = sum_c W[r][c] * x[t][c], for t < n. */
+    void (*matmul)(dsv3_backend *be, const dsv3_weight *w, const float *x, float *y, int n);
+    /* y[t] = x[t] / rms(x[t]) * g, rows of `dim` at strides ldx/ldy. */
+    void (*rmsnorm)(dsv3_backend *be, const float *x, int ldx, const dsv3_weight *g, float *y, int ldy,
+                    int n, int dim, float eps);
+    /* y[t] = row ids[t] of the embedding table (ids in host memory). */
+    void (*embed)(dsv3_backend *be, const dsv3_weight *table, const int32_t *ids, int n, float *y);
+    /* Rotate adjacent pairs (x[2i], x[2i+1]) of `dr` channels starting at
+     * x + t*ld + h*head_stride + offset, for n tokens and n_heads heads.
+     * cos/sin: [n][dr/2] host values (already scaled by the YaRN mscale). */
+    void (*rope)(dsv3_backend *be, float *x, int n, int ld, int n_heads, int head_stride, int offset, int dr,
+                 const float *cos_t, const float *sin_t);
+    void (*mla_attention)(dsv3_backend *be, const dsv3_mla_args *a);
+    /* out[i] = silu(g[i]) * u[i] */
+    void (*swiglu)(dsv3_backend *be, const float *g, const float *u, float *out, size_t count);
+    /* y[i] += x[i] */
+    void (*add)(dsv3_backend *be, float *y, const float *x, size_t count);
+    void (*moe_experts)(dsv3_backend *be, const dsv3_moe_args *a);
+} dsv3_backend_ops;
+
+/* Registry (backends/registry.c). */
+int dsv3_backend_count(void);
+const dsv3_backend_ops *dsv3_backend_at(int i);
+/* Resolve a name ("auto" picks the available one with the highest
+ * priority). Returns NULL and sets e when unknown or unavailable. */
+const dsv3_backend_ops *dsv3_backend_find(const char *name, dsv3_err *e);
+
+extern const dsv3_backend_ops dsv3_backend_scalar;
+
+#endif

@@ -1,0 +1,65 @@
+/* registry.c -- the compiled-in backends and the run-time choice. */
+#include <string.h>
+
+#include "backend.h"
+#include "dsv3.h"
+
+static const dsv3_backend_ops *const registry[] = {
+    &dsv3_backend_scalar,
+};
+
+int dsv3_backend_count(void) { return (int)(sizeof registry / sizeof registry[0]); }
+
+const dsv3_backend_ops *dsv3_backend_at(int i) {
+    return i >= 0 && i < dsv3_backend_count() ? registry[i] : NULL;
+}
+
+const dsv3_backend_ops *dsv3_backend_find(const char *name, dsv3_err *e) {
+    if (!name || !*name || !strcmp(name, "auto")) {
+        const dsv3_backend_ops *best = NULL;
+        for (int i = 0; i < dsv3_backend_count(); i++)
+            if (registry[i]->available() && (!best || registry[i]->priority > best->priority)) best = registry[i];
+        if (!best) err_set(e, DSV3_ERR_BACKEND, "no backend can run on this machine");
+        return best;
+    }
+    for (int i = 0; i < dsv3_backend_count(); i++) {
+        if (strcmp(registry[i]->name, name) != 0) continue;
+        if (!registry[i]->available()) {
+            err_set(e, DSV3_ERR_BACKEND, "backend '%s' is compiled in but this CPU cannot run it", name);
+            return NULL;
+        }
+        return registry[i];
+    }
+    char list[256] = "";
+    for (int i = 0; i < dsv3_backend_count(); i++) {
+        if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        strncat(list, registry[i]->name, sizeof list - strlen(list) - 1);
+    }
+    err_set(e, DSV3_ERR_BACKEND, "unknown backend '%s' (available: auto, %s)", name, list);
+    return NULL;
+}
+
+const char *dsv3_backend_name(int index, int *available) {
+    const dsv3_backend_ops *b = dsv3_backend_at(index);
+    if (available) *available = b ? b->available() : 0;
+    return b ? b->name : NULL;
+}
+
+const char *dsv3_wtype_name(int t) {
+    switch (t) {
+    case DSV3_W_F32: return "f32";
+    case DSV3_W_F16: return "f16";
+    case DSV3_W_BF16: return "bf16";
+    case DSV3_W_F8_E4M3: return "fp8_e4m3";
+    default: return "unknown";
+    }
+}
+
+size_t dsv3_wtype_size(int t) {
+    switch (t) {
+    case DSV3_W_F32: return 4;
+    case DSV3_W_F16: case DSV3_W_BF16: return 2;
+    case DSV3_W_F8_E4M3: return 1;
+    default: return 0;
+    }
+}

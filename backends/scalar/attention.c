@@ -1,0 +1,48 @@
+/* attention.c -- multi-head latent attention in the absorbed form.
+ *
+ * The cache holds per position only the normalized kv latent c (kvl values)
+ * and the roped shared key k_pe (dr values). With W_kb = kv_b_proj rows
+ * [h*(dn+dv), h*(dn+dv)+dn) (key up-projection) and W_vb the next dv rows:
+ *   score[t] = q_nope . (W_kb c_t) + q_pe . k_pe_t = (W_kb^T q_nope) . c_t + q_pe . k_pe_t
+ *   out      = sum_t p_t W_vb c_t = W_vb (sum_t p_t c_t)
+ * so per head we project the query into latent space once and never
+ * decompress the cache. */
+#include <math.h>
+#include <string.h>
+
+#include "scalar.h"
+
+void scalar_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
+    (void)be;
+    const int qd = a->dn + a->dr, hd = a->dn + a->dv;
+    float *q_lat = a->scratch;            /* [kvl] */
+    float *o_lat = q_lat + a->kvl;        /* [kvl] */
+    float *score = o_lat + a->kvl;        /* [n_pos] */
+    for (int t = 0; t < a->n_tok; t++) {
+        const int n_pos = a->pos0 + t + 1; /* causal: positions 0..pos */
+        for (int h = 0; h < a->n_heads; h++) {
+            const float *q = a->q + ((size_t)t * a->n_heads + h) * qd;
+            memset(q_lat, 0, sizeof(float) * (size_t)a->kvl);
+            for (int i = 0; i < a->dn; i++) scalar_row_axpy(a->wkv_b, (int64_t)h * hd + i, q[i], q_lat);
+            float mx = -INFINITY;
+            for (int p = 0; p < n_pos; p++) {
+                const float *c = a->kv + (size_t)p * a->kvl, *k = a->pe + (size_t)p * a->dr;
+                float s = 0.0f, r = 0.0f;
+                for (int i = 0; i < a->kvl; i++) s += q_lat[i] * c[i];
+                for (int i = 0; i < a->dr; i++) r += q[a->dn + i] * k[i];
+                score[p] = (s + r) * a->scale;
+                if (score[p] > mx) mx = score[p];
+            }
+            float sum = 0.0f;
+            for (int p = 0; p < n_pos; p++) { score[p] = expf(score[p] - mx); sum += score[p]; }
+            memset(o_lat, 0, sizeof(float) * (size_t)a->kvl);
+            for (int p = 0; p < n_pos; p++) {
+                const float *c = a->kv + (size_t)p * a->kvl;
+                float w = score[p] / sum;
+                for (int i = 0; i < a->kvl; i++) o_lat[i] += w * c[i];
+            }
+            float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
+            for (int j = 0; j < a->dv; j++) o[j] = scalar_row_dot(a->wkv_b, (int64_t)h * hd + a->dn + j, o_lat);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/* main.c -- the dsv3 command-line program: dispatch to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dsv3.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "dsv3 %s -- DeepSeek-V3-architecture runtime\n"
+            "usage: dsv3 <command> [options]\n"
+            "  info        -m PATH                      model facts\n"
+            "  logits      -m PATH --tokens 1,2,3 [--all] [--backend NAME] [-t N] --out FILE\n"
+            "  mtp-logits  -m PATH --tokens 1,2,3 --out FILE\n"
+            "  synth       --shape tiny|v2-lite|v3|k2|moonlight [--layers N] [--experts N]\n"
+            "              [--dtype f32|bf16|fp8] [--seed S] -o DIR\n"
+            "  version\n",
+            dsv3_version_string());
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *c = argv[1];
+    if (!strcmp(c, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(c, "logits")) return cmd_logits(argc - 1, argv + 1);
+    if (!strcmp(c, "mtp-logits")) return cmd_mtp_logits(argc - 1, argv + 1);
+    if (!strcmp(c, "synth")) return cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(c, "version") || !strcmp(c, "--version")) { printf("%s\n", dsv3_version_string()); return 0; }
+    if (!strcmp(c, "help") || !strcmp(c, "-h") || !strcmp(c, "--help")) { usage(stdout); return 0; }
+    fprintf(stderr, "dsv3: unknown command '%s'\n", c);
+    usage(stderr);
+    return 2;
+}

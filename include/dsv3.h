@@ -1,0 +1,259 @@
+/*
+ * dsv3.h -- the public C API of dsv3, a runtime for DeepSeek-V3-architecture
+ * language models (DeepSeek-V3/R1, DeepSeek-V2/V2-Lite, Kimi-K2, Moonlight).
+ *
+ * ABI rules (stable within a major version):
+ *   - Handles are opaque; the library owns their memory. Every *_free accepts
+ *     NULL.
+ *   - Parameter structs begin with `size_t struct_size`. Fill them with the
+ *     matching *_params_default() function, then change what you need. The
+ *     library reads only the fields that struct_size covers, so a program
+ *     built against an older header keeps working when fields are appended.
+ *   - Every fallible call returns an `enum dsv3_status`. DSV3_OK is 0.
+ *     dsv3_status_string() names a status; each handle keeps a detailed
+ *     message for its last failure (dsv3_model_last_error,
+ *     dsv3_session_last_error); a failed load writes its message into a
+ *     caller-supplied buffer. There is no global mutable state.
+ *   - The library never aborts, exits or prints.
+ *
+ * Threads:
+ *   - A dsv3_model is immutable after dsv3_model_load returns. Any number of
+ *     sessions, on any threads, may share one model concurrently.
+ *     dsv3_model_free must not race with any other use of the model or its
+ *     sessions (free the sessions first).
+ *   - A dsv3_session is used by one thread at a time (calls on one session
+ *     must be serialized by the caller); different sessions are independent.
+ *   - dsv3_version, dsv3_status_string and dsv3_*_params_default are pure
+ *     and may be called from any thread at any time.
+ */
+#ifndef DSV3_H
+#define DSV3_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- export macro ------------------------------------------------------ */
+#if defined(DSV3_STATIC)
+#  define DSV3_API
+#elif defined(_WIN32)
+#  if defined(DSV3_BUILDING)
+#    define DSV3_API __declspec(dllexport)
+#  else
+#    define DSV3_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) || defined(__clang__)
+#  define DSV3_API __attribute__((visibility("default")))
+#else
+#  define DSV3_API
+#endif
+
+/* ---- version ----------------------------------------------------------- */
+#define DSV3_VERSION_MAJOR 0
+#define DSV3_VERSION_MINOR 1
+#define DSV3_VERSION_PATCH 0
+#define DSV3_VERSION_NUMBER \
+    (DSV3_VERSION_MAJOR * 10000 + DSV3_VERSION_MINOR * 100 + DSV3_VERSION_PATCH)
+#define DSV3_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked, as MAJOR*10000+MINOR*100+PATCH.
+ * Compare with DSV3_VERSION_NUMBER to detect a header/library mismatch. */
+DSV3_API unsigned dsv3_version(void);
+/* The same as a static string, e.g. "0.1.0". Never NULL, never freed. */
+DSV3_API const char *dsv3_version_string(void);
+
+/* ---- status codes ------------------------------------------------------ */
+/* Values are fixed forever; new codes are only appended. */
+enum dsv3_status {
+    DSV3_OK = 0,
+    DSV3_ERR_INVALID_ARG = 1,    /* NULL handle, bad size, bad parameter   */
+    DSV3_ERR_NOT_FOUND = 2,      /* a file or directory does not exist    */
+    DSV3_ERR_IO = 3,             /* open/read/mmap failed                 */
+    DSV3_ERR_NO_MEMORY = 4,      /* allocation failed                     */
+    DSV3_ERR_BAD_CONFIG = 5,     /* config.json missing, invalid or wrong  */
+    DSV3_ERR_UNSUPPORTED = 6,    /* a valid value dsv3 does not implement */
+    DSV3_ERR_BAD_FILE = 7,       /* malformed/truncated weight file       */
+    DSV3_ERR_BAD_DTYPE = 8,      /* unknown or unexpected tensor dtype    */
+    DSV3_ERR_MISSING_TENSOR = 9, /* a tensor the model needs is absent    */
+    DSV3_ERR_BAD_SHAPE = 10,     /* a tensor has the wrong shape          */
+    DSV3_ERR_BAD_TOKEN = 11,     /* token id < 0 or >= vocab              */
+    DSV3_ERR_CONTEXT_FULL = 12,  /* step would pass the context length    */
+    DSV3_ERR_BAD_POSITION = 13,  /* rewind target outside [0, position]   */
+    DSV3_ERR_BACKEND = 14,       /* backend unknown, unavailable, failed  */
+    DSV3_ERR_NO_MTP = 15,        /* model has no MTP layer                */
+    DSV3_ERR_STATE = 16          /* call not valid in the current state   */
+};
+
+/* A short, static, English name of a status ("invalid argument", ...).
+ * Unknown values give "unknown status". Never NULL. */
+DSV3_API const char *dsv3_status_string(int status);
+
+/* ---- model ------------------------------------------------------------- */
+typedef struct dsv3_model dsv3_model;
+
+struct dsv3_model_params {
+    size_t struct_size;   /* = sizeof(struct dsv3_model_params)          */
+    const char *backend;  /* "auto" (default), "scalar", ...; not kept   */
+    int n_threads;        /* 0 = library default                          */
+    int use_mmap;         /* 1 (default): map weights; 0: read into RAM   */
+};
+
+/* Defaults: backend "auto", n_threads 0, use_mmap 1. */
+DSV3_API struct dsv3_model_params dsv3_model_params_default(void);
+
+/* Load a model.
+ *   path: a Hugging Face checkpoint directory (config.json plus
+ *         model.safetensors or model.safetensors.index.json with shards).
+ *   params: may be NULL for defaults.
+ *   out: receives the model on success, NULL on failure.
+ *   err, err_size: optional buffer (may be NULL/0) that receives a
+ *         NUL-terminated message naming the problem on failure.
+ * Weights are memory-mapped and used in their stored type; the returned
+ * model holds the mappings until dsv3_model_free. Thread-safe: loads of
+ * different models may run concurrently. */
+DSV3_API int dsv3_model_load(const char *path,
+                             const struct dsv3_model_params *params,
+                             dsv3_model **out, char *err, size_t err_size);
+
+/* Release a model and its mappings. All its sessions must be freed first.
+ * NULL is a no-op. */
+DSV3_API void dsv3_model_free(dsv3_model *model);
+
+struct dsv3_model_info {
+    size_t struct_size;           /* set by caller: sizeof(struct ...)   */
+    char architecture[32];        /* "deepseek_v3", "deepseek_v2", ...   */
+    char backend[32];             /* backend in use, e.g. "scalar"        */
+    char weight_dtype[16];        /* dominant stored type: "bf16", "fp8"  */
+    int32_t vocab_size;
+    int32_t n_layers;             /* main decoder layers (without MTP)   */
+    int32_t n_dense_layers;       /* first_k_dense_replace               */
+    int32_t hidden_size;
+    int32_t n_heads;
+    int32_t q_lora_rank;          /* 0 = plain q_proj                     */
+    int32_t kv_lora_rank;
+    int32_t qk_nope_head_dim;
+    int32_t qk_rope_head_dim;
+    int32_t v_head_dim;
+    int32_t n_routed_experts;
+    int32_t n_shared_experts;
+    int32_t n_experts_per_token;
+    int32_t max_context;          /* max_position_embeddings             */
+    int32_t n_mtp_layers;         /* num_nextn_predict_layers loaded     */
+    int32_t n_threads;
+    uint64_t n_params;            /* parameters of all loaded tensors    */
+    uint64_t bytes_mapped;        /* bytes of weight files mapped        */
+    uint64_t kv_bytes_per_token;  /* latent KV cache bytes per position,
+                                     all main layers                     */
+};
+
+/* Fill *info (whose struct_size the caller sets). Thread-safe. */
+DSV3_API int dsv3_model_get_info(const dsv3_model *model,
+                                 struct dsv3_model_info *info);
+
+/* Message of the last failure recorded on this model handle; "" if none.
+ * Never NULL. A loaded model is immutable, so nothing after load records
+ * here (dsv3_model_get_info fails only on a bad struct_size); load failures
+ * report through dsv3_model_load's buffer, session failures through
+ * dsv3_session_last_error. */
+DSV3_API const char *dsv3_model_last_error(const dsv3_model *model);
+
+/* ---- session ----------------------------------------------------------- */
+typedef struct dsv3_session dsv3_session;
+
+struct dsv3_session_params {
+    size_t struct_size;     /* = sizeof(struct dsv3_session_params)       */
+    int32_t n_ctx;          /* context length; 0 = min(4096, max_context) */
+    int record_routing;     /* 1: keep the routed experts of every position
+                               (dsv3_session_get_routing); default 0      */
+    int mtp;                /* 1 (default): keep final hidden states so
+                               dsv3_session_mtp_step can run (only when
+                               the model has MTP layers); 0: save memory  */
+};
+
+DSV3_API struct dsv3_session_params dsv3_session_params_default(void);
+
+/* Create a session (a KV cache and scratch buffers) on a model.
+ * params may be NULL. On failure *out is NULL and err (optional) receives
+ * the message. Thread-safe with respect to the model. */
+DSV3_API int dsv3_session_create(const dsv3_model *model,
+                                 const struct dsv3_session_params *params,
+                                 dsv3_session **out, char *err,
+                                 size_t err_size);
+
+/* NULL is a no-op. */
+DSV3_API void dsv3_session_free(dsv3_session *session);
+
+/* Flags for dsv3_session_step. */
+#define DSV3_STEP_LOGITS_ALL 1u  /* write logits of every token, not just the last */
+
+/* Append n_tokens tokens at the current position and run the model on them.
+ *   logits: NULL (skip the output head), or room for vocab_size floats
+ *           (n_tokens * vocab_size with DSV3_STEP_LOGITS_ALL), row-major.
+ * On any error the session is unchanged (position and cache as before the
+ * call) and remains usable. Errors: DSV3_ERR_BAD_TOKEN (an id out of range),
+ * DSV3_ERR_CONTEXT_FULL (position + n_tokens > n_ctx), DSV3_ERR_INVALID_ARG. */
+DSV3_API int dsv3_session_step(dsv3_session *session, const int32_t *tokens,
+                               int32_t n_tokens, float *logits,
+                               unsigned flags);
+
+/* Number of positions in the cache (tokens stepped so far). */
+DSV3_API int32_t dsv3_session_position(const dsv3_session *session);
+
+/* Context length of the session. */
+DSV3_API int32_t dsv3_session_n_ctx(const dsv3_session *session);
+
+/* Truncate the cache to `position` tokens (0 <= position <= current).
+ * The next step continues from there. DSV3_ERR_BAD_POSITION otherwise. */
+DSV3_API int dsv3_session_rewind(dsv3_session *session, int32_t position);
+
+/* Same as rewind to 0. */
+DSV3_API int dsv3_session_reset(dsv3_session *session);
+
+/* Bytes of the latent KV cache per position (all main layers). */
+DSV3_API uint64_t dsv3_session_kv_bytes_per_token(const dsv3_session *session);
+
+/* Experts chosen at a position, when the session was created with
+ * record_routing. ids and weights receive [n_moe_layers][k] values: the
+ * selected experts of each MoE layer in descending selection score, and
+ * their final gate weights (including routed_scaling_factor). *n_moe_layers
+ * (optional) receives the number of MoE layers. Pass NULL arrays to query
+ * only the count. */
+DSV3_API int dsv3_session_get_routing(const dsv3_session *session,
+                                      int32_t position, int32_t *ids,
+                                      float *weights, int32_t *n_moe_layers);
+
+/* ---- MTP (multi-token prediction) --------------------------------------
+ * The MTP module predicts the token after next. It consumes the main
+ * model's final hidden state at position p together with the token at p+1
+ * and has its own KV cache, which therefore trails the main cache by one.
+ *
+ * dsv3_session_mtp_step runs the MTP layer for positions
+ * [mtp_position, mtp_position + n) where mtp_position is
+ * dsv3_session_mtp_position() and mtp_position + n <= dsv3_session_position.
+ * next_tokens[i] is the token at position mtp_position + i + 1 (for the
+ * newest position, a token the caller has chosen, e.g. the main argmax).
+ * logits receives the MTP's logits for position mtp_position + i + 2:
+ * n rows of vocab_size with DSV3_STEP_LOGITS_ALL, else only the last.
+ * A rewind of the main cache truncates the MTP cache too.
+ * DSV3_ERR_NO_MTP if the model has no MTP layer. */
+DSV3_API int dsv3_session_mtp_step(dsv3_session *session,
+                                   const int32_t *next_tokens, int32_t n,
+                                   float *logits, unsigned flags);
+DSV3_API int32_t dsv3_session_mtp_position(const dsv3_session *session);
+
+/* Message of the last failure on this session; "" if none. Valid until the
+ * next call on the session. Never NULL. */
+DSV3_API const char *dsv3_session_last_error(const dsv3_session *session);
+
+/* ---- backends ---------------------------------------------------------- */
+/* Name of the i-th compiled-in backend, NULL past the end. *available
+ * (optional) is set to 1 when this CPU can run it. */
+DSV3_API const char *dsv3_backend_name(int index, int *available);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DSV3_H */

@@ -1,0 +1,161 @@
+/* forward.c -- the DeepSeek-V3 forward pass, written once, as calls to the
+ * backend. One micro-batch of n tokens at positions pos0 .. pos0+n-1:
+ *
+ *   x = embed(tokens)
+ *   for each layer:
+ *     h = RMSNorm(x)
+ *     q = q_b(RMSNorm(q_a(h))) or q_proj(h)           [n][heads][nope+rope]
+ *     c, k_pe = split(kv_a(h)); c = RMSNorm(c)        latent + shared rope key
+ *     rope(q_pe), rope(k_pe); cache c and k_pe        the cache holds only these
+ *     x += o_proj(MLA(q, cache))                      absorbed form, see backend
+ *     h = RMSNorm(x)
+ *     x += dense SwiGLU(h)  or  routed experts(h) + shared experts(h)
+ *   logits = lm_head(RMSNorm(x))
+ */
+#include <math.h>
+#include <string.h>
+
+#include "route.h"
+#include "session.h"
+
+/* cos/sin of every rotation angle for the micro-batch, computed in double
+ * (positions reach 10^5) and scaled by the YaRN mscale ratio. */
+static void rope_tables(dsv3_session *s, int pos0, int n) {
+    const int half = s->m->cfg.qk_rope_head_dim / 2;
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < half; i++) {
+            double a = (double)(pos0 + t) * s->inv_freq[i];
+            s->cos_t[t * half + i] = (float)(cos(a) * s->mscale);
+            s->sin_t[t * half + i] = (float)(sin(a) * s->mscale);
+        }
+}
+
+static void swiglu_ffn(dsv3_session *s, const ffn_weights *f, const float *in, float *out, int n) {
+    const dsv3_backend_ops *o = s->m->ops;
+    dsv3_backend *be = s->m->be;
+    o->matmul(be, &f->gate, in, s->b.g, n);
+    o->matmul(be, &f->up, in, s->b.u, n);
+    o->swiglu(be, s->b.g, s->b.u, s->b.g, (size_t)n * (size_t)f->gate.rows);
+    o->matmul(be, &f->down, s->b.g, out, n);
+}
+
+static void attention(dsv3_session *s, const layer_weights *L, int il, int pos0, int n) {
+    const dsv3_config *c = &s->m->cfg;
+    const dsv3_backend_ops *o = s->m->ops;
+    dsv3_backend *be = s->m->be;
+    fwd_bufs *b = &s->b;
+    const int H = c->hidden_size, nh = c->n_heads, dn = c->qk_nope_head_dim, dr = c->qk_rope_head_dim,
+              dv = c->v_head_dim, kvl = c->kv_lora_rank, qd = dn + dr;
+
+    o->rmsnorm(be, b->x, H, &L->attn_norm, b->xn, H, n, H, c->rms_norm_eps);
+    if (c->q_lora_rank > 0) {
+        o->matmul(be, &L->q_a, b->xn, b->qa, n);
+        o->rmsnorm(be, b->qa, c->q_lora_rank, &L->q_a_norm, b->qa, c->q_lora_rank, n, c->q_lora_rank, c->rms_norm_eps);
+        o->matmul(be, &L->q_b, b->qa, b->q, n);
+    } else {
+        o->matmul(be, &L->q, b->xn, b->q, n);
+    }
+    o->rope(be, b->q, n, nh * qd, nh, qd, dn, dr, s->cos_t, s->sin_t);
+
+    /* The cache rows for the new positions: normalized latent, roped key. */
+    float *kv = s->kv[il] + (size_t)pos0 * kvl, *pe = s->pe[il] + (size_t)pos0 * dr;
+    o->matmul(be, &L->kv_a, b->xn, b->kva, n);
+    o->rmsnorm(be, b->kva, kvl + dr, &L->kv_a_norm, kv, kvl, n, kvl, c->rms_norm_eps);
+    for (int t = 0; t < n; t++) o->copy(be, pe + (size_t)t * dr, b->kva + (size_t)t * (kvl + dr) + kvl, sizeof(float) * (size_t)dr);
+    o->rope(be, pe, n, dr, 1, 0, 0, dr, s->cos_t, s->sin_t);
+
+    dsv3_mla_args a = {
+        .n_tok = n, .pos0 = pos0, .n_heads = nh, .dn = dn, .dr = dr, .dv = dv, .kvl = kvl,
+        .q = b->q, .kv = s->kv[il], .pe = s->pe[il], .wkv_b = &L->kv_b, .scale = s->attn_scale,
+        .out = b->attn, .scratch = b->mla_scratch,
+    };
+    o->mla_attention(be, &a);
+    o->matmul(be, &L->o, b->attn, b->tmp, n);
+    o->add(be, b->x, b->tmp, (size_t)n * H);
+}
+
+static void moe(dsv3_session *s, const layer_weights *L, int il, int pos0, int n) {
+    const dsv3_config *c = &s->m->cfg;
+    const dsv3_backend_ops *o = s->m->ops;
+    dsv3_backend *be = s->m->be;
+    fwd_bufs *b = &s->b;
+    const int E = c->n_routed_experts, k = c->n_experts_per_tok, H = c->hidden_size;
+
+    o->matmul(be, &L->router, b->xn, b->router, n);
+    o->to_host(be, s->router_host, b->router, sizeof(float) * (size_t)n * E);
+    const float *bias = L->router_bias.type == DSV3_W_F32 ? (const float *)L->router_bias.data : NULL;
+    for (int t = 0; t < n; t++)
+        route_token(c, s->router_host + (size_t)t * E, bias, s->ids + t * k, s->wts + t * k, s->route_work);
+    if (s->rec_ids && il < c->n_layers) {
+        for (int t = 0; t < n; t++) {
+            size_t at = ((size_t)(pos0 + t) * s->n_moe + s->moe_row[il]) * k;
+            memcpy(s->rec_ids + at, s->ids + t * k, sizeof(int32_t) * k);
+            memcpy(s->rec_w + at, s->wts + t * k, sizeof(float) * k);
+        }
+    }
+    dsv3_moe_args a = {
+        .n_tok = n, .k = k, .hidden = H, .inter = c->moe_intermediate_size, .x = b->xn, .ids = s->ids,
+        .weights = s->wts, .n_experts = E, .out = b->moe, .scratch = b->moe_scratch,
+        /* the experts' views are an array of {gate, up, down} */
+        .gate = &L->experts[0].gate, .up = &L->experts[0].up, .down = &L->experts[0].down,
+        .expert_stride = sizeof(ffn_weights),
+    };
+    o->moe_experts(be, &a);
+    if (L->has_shared) {
+        swiglu_ffn(s, &L->shared, b->xn, b->tmp, n);
+        o->add(be, b->moe, b->tmp, (size_t)n * H);
+    }
+    o->add(be, b->x, b->moe, (size_t)n * H);
+}
+
+static void layer(dsv3_session *s, int il, int pos0, int n) {
+    const dsv3_config *c = &s->m->cfg;
+    const layer_weights *L = &s->m->layers[il];
+    const int H = c->hidden_size;
+    attention(s, L, il, pos0, n);
+    s->m->ops->rmsnorm(s->m->be, s->b.x, H, &L->ffn_norm, s->b.xn, H, n, H, c->rms_norm_eps);
+    if (L->is_moe) {
+        moe(s, L, il, pos0, n);
+    } else {
+        swiglu_ffn(s, &L->dense, s->b.xn, s->b.tmp, n);
+        s->m->ops->add(s->m->be, s->b.x, s->b.tmp, (size_t)n * H);
+    }
+}
+
+/* Output head on rows [first, n) of h (already normalized). */
+static void head(dsv3_session *s, const dsv3_weight *w, const float *h, int n, int first, float *logits) {
+    const int H = s->m->cfg.hidden_size, V = s->m->cfg.vocab_size;
+    if (!logits || first >= n) return;
+    s->m->ops->matmul(s->m->be, w, h + (size_t)first * H, s->b.logits, n - first);
+    s->m->ops->to_host(s->m->be, logits, s->b.logits, sizeof(float) * (size_t)(n - first) * V);
+}
+
+void forward_main(dsv3_session *s, const int32_t *ids, int n, float *logits, int first_logit) {
+    const dsv3_model *m = s->m;
+    const dsv3_config *c = &m->cfg;
+    const int H = c->hidden_size, pos0 = s->pos;
+    rope_tables(s, pos0, n);
+    m->ops->embed(m->be, &m->embed, ids, n, s->b.x);
+    for (int il = 0; il < c->n_layers; il++) layer(s, il, pos0, n);
+    m->ops->rmsnorm(m->be, s->b.x, H, &m->out_norm, s->b.xn, H, n, H, c->rms_norm_eps);
+    if (s->hidden) m->ops->copy(m->be, s->hidden + (size_t)pos0 * H, s->b.xn, sizeof(float) * (size_t)n * H);
+    head(s, &m->lm_head, s->b.xn, n, first_logit, logits);
+}
+
+/* MTP: x = eh_proj [RMSNorm(embed(next)) ; RMSNorm(h_main)], one decoder
+ * layer with its own cache, then its own head. */
+void forward_mtp(dsv3_session *s, const int32_t *next_ids, int n, float *logits, int first_logit) {
+    const dsv3_model *m = s->m;
+    const dsv3_config *c = &m->cfg;
+    const int il = c->n_layers, H = c->hidden_size, pos0 = s->mtp_pos;
+    const layer_weights *L = &m->layers[il];
+    const dsv3_backend_ops *o = m->ops;
+    rope_tables(s, pos0, n);
+    o->embed(m->be, &L->embed, next_ids, n, s->b.tmp);
+    o->rmsnorm(m->be, s->b.tmp, H, &L->enorm, s->b.cat, 2 * H, n, H, c->rms_norm_eps);
+    o->rmsnorm(m->be, s->hidden + (size_t)pos0 * H, H, &L->hnorm, s->b.cat + H, 2 * H, n, H, c->rms_norm_eps);
+    o->matmul(m->be, &L->eh_proj, s->b.cat, s->b.x, n);
+    layer(s, il, pos0, n);
+    o->rmsnorm(m->be, s->b.x, H, &L->head_norm, s->b.xn, H, n, H, c->rms_norm_eps);
+    head(s, &L->head, s->b.xn, n, first_logit, logits);
+}

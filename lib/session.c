@@ -1,0 +1,255 @@
+/* session.c -- sessions: allocation, validation and the step/rewind API.
+ * Every check happens before the cache is touched, so a failed call leaves
+ * the session exactly as it was. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "session.h"
+
+struct dsv3_session_params dsv3_session_params_default(void) {
+    struct dsv3_session_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.n_ctx = 0;
+    p.record_routing = 0;
+    p.mtp = 1;
+    return p;
+}
+
+static void release(const dsv3_model *m, void *p) {
+    if (p) m->ops->release(m->be, p);
+}
+
+void dsv3_session_free(dsv3_session *s) {
+    if (!s) return;
+    const dsv3_model *m = s->m;
+    for (int i = 0; i < s->n_cache_layers; i++) {
+        if (s->kv) release(m, s->kv[i]);
+        if (s->pe) release(m, s->pe[i]);
+    }
+    free(s->kv);
+    free(s->pe);
+    release(m, s->hidden);
+    float **bufs = (float **)&s->b;
+    for (size_t i = 0; i < sizeof s->b / sizeof(float *); i++) release(m, bufs[i]);
+    free(s->router_host);
+    free(s->ids);
+    free(s->wts);
+    free(s->route_work);
+    free(s->inv_freq);
+    free(s->cos_t);
+    free(s->sin_t);
+    free(s->moe_row);
+    free(s->rec_ids);
+    free(s->rec_w);
+    free(s);
+}
+
+static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+
+static int create(const dsv3_model *m, const struct dsv3_session_params *p, dsv3_session *s, dsv3_err *e) {
+    const dsv3_config *c = &m->cfg;
+    const size_t ub = DSV3_MAX_UBATCH, H = c->hidden_size, E = c->n_routed_experts, k = c->n_experts_per_tok;
+    const size_t kvl = c->kv_lora_rank, dr = c->qk_rope_head_dim, nh = c->n_heads;
+    const size_t ffn = max3((size_t)c->intermediate_size, (size_t)c->moe_intermediate_size * (c->n_shared_experts ? c->n_shared_experts : 1), 1);
+    s->n_cache_layers = c->n_layers + c->n_mtp_layers;
+    s->kv = calloc((size_t)s->n_cache_layers, sizeof *s->kv);
+    s->pe = calloc((size_t)s->n_cache_layers, sizeof *s->pe);
+    if (!s->kv || !s->pe) return err_set(e, DSV3_ERR_NO_MEMORY, "out of memory");
+    for (int i = 0; i < s->n_cache_layers; i++) {
+        s->kv[i] = m->ops->alloc(m->be, sizeof(float) * (size_t)s->n_ctx * kvl);
+        s->pe[i] = m->ops->alloc(m->be, sizeof(float) * (size_t)s->n_ctx * dr);
+        if (!s->kv[i] || !s->pe[i])
+            return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate the KV cache for %d positions", s->n_ctx);
+    }
+    if (c->n_mtp_layers && p->mtp) {
+        s->hidden = m->ops->alloc(m->be, sizeof(float) * (size_t)s->n_ctx * H);
+        if (!s->hidden) return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate MTP hidden states");
+    }
+    const struct { float **p; size_t n; } want[] = {
+        {&s->b.x, ub * H}, {&s->b.xn, ub * H}, {&s->b.tmp, ub * H},
+        {&s->b.qa, ub * (size_t)(c->q_lora_rank ? c->q_lora_rank : 1)},
+        {&s->b.q, ub * nh * (size_t)(c->qk_nope_head_dim + dr)}, {&s->b.kva, ub * (kvl + dr)},
+        {&s->b.attn, ub * nh * (size_t)c->v_head_dim}, {&s->b.g, ub * ffn}, {&s->b.u, ub * ffn},
+        {&s->b.moe, ub * H}, {&s->b.router, ub * (E ? E : 1)}, {&s->b.cat, ub * 2 * H},
+        {&s->b.logits, ub * (size_t)c->vocab_size},
+        {&s->b.mla_scratch, dsv3_mla_scratch_floats(s->n_ctx, kvl)},
+        {&s->b.moe_scratch, E ? dsv3_moe_scratch_floats(ub, H, (size_t)c->moe_intermediate_size) : 1},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        *want[i].p = m->ops->alloc(m->be, sizeof(float) * want[i].n);
+        if (!*want[i].p) return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate session buffers");
+    }
+    s->router_host = malloc(sizeof(float) * ub * (E ? E : 1));
+    s->ids = malloc(sizeof(int32_t) * ub * (k ? k : 1));
+    s->wts = malloc(sizeof(float) * ub * (k ? k : 1));
+    s->route_work = malloc(sizeof(float) * 5 * (E ? E : 1));
+    s->inv_freq = malloc(sizeof(double) * dr / 2);
+    s->cos_t = malloc(sizeof(float) * ub * dr / 2);
+    s->sin_t = malloc(sizeof(float) * ub * dr / 2);
+    s->moe_row = malloc(sizeof(int) * (size_t)s->n_cache_layers);
+    if (!s->router_host || !s->ids || !s->wts || !s->route_work || !s->inv_freq || !s->cos_t || !s->sin_t || !s->moe_row)
+        return err_set(e, DSV3_ERR_NO_MEMORY, "out of memory");
+    rope_inv_freq(c, s->inv_freq);
+    s->mscale = (float)rope_mscale(c);
+    s->attn_scale = (float)attn_softmax_scale(c);
+    for (int il = 0; il < s->n_cache_layers; il++)
+        s->moe_row[il] = il < c->n_layers && m->layers[il].is_moe ? s->n_moe++ : -1;
+    if (p->record_routing && s->n_moe) {
+        size_t n = (size_t)s->n_ctx * s->n_moe * k;
+        s->rec_ids = calloc(n, sizeof *s->rec_ids);
+        s->rec_w = calloc(n, sizeof *s->rec_w);
+        if (!s->rec_ids || !s->rec_w) return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate the routing record");
+    }
+    return DSV3_OK;
+}
+
+int dsv3_session_create(const dsv3_model *m, const struct dsv3_session_params *up, dsv3_session **out, char *err,
+                        size_t err_size) {
+    dsv3_err e;
+    err_clear(&e);
+    if (err && err_size) err[0] = 0;
+    if (out) *out = NULL;
+    if (!m || !out) {
+        err_set(&e, DSV3_ERR_INVALID_ARG, "dsv3_session_create: %s is NULL", m ? "out" : "model");
+        err_copy_out(&e, err, err_size);
+        return e.status;
+    }
+    struct dsv3_session_params p = dsv3_session_params_default();
+    if (up) {
+        if (up->struct_size < sizeof(size_t) || up->struct_size > 4096) {
+            err_set(&e, DSV3_ERR_INVALID_ARG, "dsv3_session_params.struct_size = %zu is not valid", up->struct_size);
+            err_copy_out(&e, err, err_size);
+            return e.status;
+        }
+        memcpy(&p, up, up->struct_size < sizeof p ? up->struct_size : sizeof p);
+    }
+    int max = m->cfg.max_position_embeddings;
+    if (p.n_ctx == 0) p.n_ctx = max < 4096 ? max : 4096;
+    if (p.n_ctx < 1 || p.n_ctx > max) {
+        err_set(&e, DSV3_ERR_INVALID_ARG, "n_ctx = %d is outside [1, %d] (max_position_embeddings)", p.n_ctx, max);
+        err_copy_out(&e, err, err_size);
+        return e.status;
+    }
+    dsv3_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(&e, DSV3_ERR_NO_MEMORY, "out of memory");
+        err_copy_out(&e, err, err_size);
+        return e.status;
+    }
+    s->m = m;
+    s->n_ctx = p.n_ctx;
+    int rc = create(m, &p, s, &e);
+    if (rc) {
+        err_copy_out(&e, err, err_size);
+        dsv3_session_free(s);
+        return rc;
+    }
+    *out = s;
+    return DSV3_OK;
+}
+
+static int check_tokens(dsv3_session *s, const int32_t *t, int32_t n, const char *what) {
+    for (int32_t i = 0; i < n; i++)
+        if (t[i] < 0 || t[i] >= s->m->cfg.vocab_size)
+            return err_set(&s->err, DSV3_ERR_BAD_TOKEN, "%s: token %d at index %d is outside the vocabulary [0, %d)", what,
+                           t[i], i, s->m->cfg.vocab_size);
+    return DSV3_OK;
+}
+
+int dsv3_session_step(dsv3_session *s, const int32_t *tokens, int32_t n, float *logits, unsigned flags) {
+    if (!s) return DSV3_ERR_INVALID_ARG;
+    err_clear(&s->err);
+    if (n < 1 || !tokens)
+        return err_set(&s->err, DSV3_ERR_INVALID_ARG, "dsv3_session_step: need n_tokens >= 1 and a token array (n_tokens = %d)", n);
+    if (flags & ~DSV3_STEP_LOGITS_ALL)
+        return err_set(&s->err, DSV3_ERR_INVALID_ARG, "dsv3_session_step: unknown flags 0x%x", flags);
+    if (n > s->n_ctx - s->pos)
+        return err_set(&s->err, DSV3_ERR_CONTEXT_FULL, "dsv3_session_step: %d tokens at position %d exceed the context of %d",
+                       n, s->pos, s->n_ctx);
+    int rc = check_tokens(s, tokens, n, "dsv3_session_step");
+    if (rc) return rc;
+    const int all = (flags & DSV3_STEP_LOGITS_ALL) != 0, V = s->m->cfg.vocab_size;
+    /* The MTP cache can only trail the main cache; stepping never moves it. */
+    for (int32_t done = 0; done < n;) {
+        int chunk = n - done > DSV3_MAX_UBATCH ? DSV3_MAX_UBATCH : n - done;
+        int last = done + chunk == n;
+        float *out = NULL;
+        int first = chunk;
+        if (logits && all) { out = logits + (size_t)done * V; first = 0; }
+        else if (logits && last) { out = logits; first = chunk - 1; }
+        forward_main(s, tokens + done, chunk, out, first);
+        s->pos += chunk;
+        done += chunk;
+    }
+    return DSV3_OK;
+}
+
+int dsv3_session_mtp_step(dsv3_session *s, const int32_t *next, int32_t n, float *logits, unsigned flags) {
+    if (!s) return DSV3_ERR_INVALID_ARG;
+    err_clear(&s->err);
+    if (!s->m->cfg.n_mtp_layers) return err_set(&s->err, DSV3_ERR_NO_MTP, "this model has no MTP layer");
+    if (!s->hidden) return err_set(&s->err, DSV3_ERR_STATE, "the session was created with mtp = 0");
+    if (n < 1 || !next)
+        return err_set(&s->err, DSV3_ERR_INVALID_ARG, "dsv3_session_mtp_step: need n >= 1 and a token array (n = %d)", n);
+    if (flags & ~DSV3_STEP_LOGITS_ALL)
+        return err_set(&s->err, DSV3_ERR_INVALID_ARG, "dsv3_session_mtp_step: unknown flags 0x%x", flags);
+    if (n > s->pos - s->mtp_pos)
+        return err_set(&s->err, DSV3_ERR_STATE,
+                       "dsv3_session_mtp_step: %d rows from MTP position %d pass the main position %d; step the main model first",
+                       n, s->mtp_pos, s->pos);
+    int rc = check_tokens(s, next, n, "dsv3_session_mtp_step");
+    if (rc) return rc;
+    const int all = (flags & DSV3_STEP_LOGITS_ALL) != 0, V = s->m->cfg.vocab_size;
+    for (int32_t done = 0; done < n;) {
+        int chunk = n - done > DSV3_MAX_UBATCH ? DSV3_MAX_UBATCH : n - done;
+        int last = done + chunk == n;
+        float *out = NULL;
+        int first = chunk;
+        if (logits && all) { out = logits + (size_t)done * V; first = 0; }
+        else if (logits && last) { out = logits; first = chunk - 1; }
+        forward_mtp(s, next + done, chunk, out, first);
+        s->mtp_pos += chunk;
+        done += chunk;
+    }
+    return DSV3_OK;
+}
+
+int32_t dsv3_session_position(const dsv3_session *s) { return s ? s->pos : 0; }
+int32_t dsv3_session_mtp_position(const dsv3_session *s) { return s ? s->mtp_pos : 0; }
+int32_t dsv3_session_n_ctx(const dsv3_session *s) { return s ? s->n_ctx : 0; }
+
+int dsv3_session_rewind(dsv3_session *s, int32_t position) {
+    if (!s) return DSV3_ERR_INVALID_ARG;
+    err_clear(&s->err);
+    if (position < 0 || position > s->pos)
+        return err_set(&s->err, DSV3_ERR_BAD_POSITION, "dsv3_session_rewind: position %d is outside [0, %d]", position, s->pos);
+    /* Cache rows past the new position are simply overwritten later. */
+    s->pos = position;
+    if (s->mtp_pos > position) s->mtp_pos = position;
+    return DSV3_OK;
+}
+
+int dsv3_session_reset(dsv3_session *s) { return dsv3_session_rewind(s, 0); }
+
+uint64_t dsv3_session_kv_bytes_per_token(const dsv3_session *s) {
+    if (!s) return 0;
+    const dsv3_config *c = &s->m->cfg;
+    return (uint64_t)(c->kv_lora_rank + c->qk_rope_head_dim) * (uint64_t)c->n_layers * sizeof(float);
+}
+
+int dsv3_session_get_routing(const dsv3_session *s, int32_t position, int32_t *ids, float *weights, int32_t *n_moe) {
+    if (!s) return DSV3_ERR_INVALID_ARG;
+    dsv3_err *e = (dsv3_err *)&s->err; /* a session belongs to one thread */
+    if (n_moe) *n_moe = s->n_moe;
+    if (!ids && !weights) return DSV3_OK;
+    if (!s->rec_ids) return err_set(e, DSV3_ERR_STATE, "routing was not recorded (set record_routing in the session params)");
+    if (position < 0 || position >= s->pos)
+        return err_set(e, DSV3_ERR_BAD_POSITION, "dsv3_session_get_routing: position %d is outside [0, %d)", position, s->pos);
+    size_t k = (size_t)s->m->cfg.n_experts_per_tok, at = (size_t)position * s->n_moe * k, n = (size_t)s->n_moe * k;
+    if (ids) memcpy(ids, s->rec_ids + at, n * sizeof *ids);
+    if (weights) memcpy(weights, s->rec_w + at, n * sizeof *weights);
+    return DSV3_OK;
+}
+
+const char *dsv3_session_last_error(const dsv3_session *s) { return s ? s->err.msg : "session is NULL"; }

@@ -1,0 +1,58 @@
+/* session.h -- a session: the latent KV cache of every layer, positions,
+ * and the scratch buffers the forward pass writes into. */
+#ifndef DSV3_SESSION_H
+#define DSV3_SESSION_H
+
+#include "model.h"
+
+/* Activation buffers (backend memory), sized for DSV3_MAX_UBATCH tokens. */
+typedef struct fwd_bufs {
+    float *x;        /* [ub][H] residual stream               */
+    float *xn;       /* [ub][H] normalized input of a block   */
+    float *tmp;      /* [ub][H] block output before residual  */
+    float *qa;       /* [ub][ql] q LoRA latent                */
+    float *q;        /* [ub][nh*(dn+dr)]                      */
+    float *kva;      /* [ub][kvl+dr]                          */
+    float *attn;     /* [ub][nh*dv]                           */
+    float *g, *u;    /* [ub][max(inter, S*moe_inter)]         */
+    float *moe;      /* [ub][H] routed-experts output         */
+    float *router;   /* [ub][E] router logits                 */
+    float *cat;      /* [ub][2H] MTP input (embedding, hidden) */
+    float *logits;   /* [ub][V]                               */
+    float *mla_scratch, *moe_scratch;
+} fwd_bufs;
+
+struct dsv3_session {
+    const dsv3_model *m;
+    int n_ctx;
+    int pos;            /* main cache length                        */
+    int mtp_pos;        /* MTP cache length (<= pos)                */
+    int n_cache_layers; /* main layers + MTP layers                 */
+    float **kv, **pe;   /* per layer: [n_ctx][kvl], [n_ctx][dr]     */
+    float *hidden;      /* [n_ctx][H] final-norm hidden for MTP, or NULL */
+    fwd_bufs b;
+    /* host-side routing work */
+    float *router_host; /* [ub][E]                                  */
+    int32_t *ids;       /* [ub][k]                                  */
+    float *wts;         /* [ub][k]                                  */
+    float *route_work;  /* [5E]                                     */
+    /* RoPE tables for the micro-batch being run */
+    double *inv_freq;   /* [dr/2]                                   */
+    float *cos_t, *sin_t; /* [ub][dr/2]                            */
+    float mscale, attn_scale;
+    /* routing record (record_routing) */
+    int n_moe;          /* MoE layers in the main model             */
+    int *moe_row;       /* layer -> row in the record, or -1        */
+    int32_t *rec_ids;   /* [n_ctx][n_moe][k]                        */
+    float *rec_w;
+    dsv3_err err;
+};
+
+/* Run n (<= DSV3_MAX_UBATCH) tokens at s->pos through the main model;
+ * logits (host) gets rows for tokens [first_logit, n) when non-NULL. Saves
+ * hidden states for MTP. Cannot fail: inputs were validated. */
+void forward_main(dsv3_session *s, const int32_t *ids, int n, float *logits, int first_logit);
+/* Run n MTP rows at s->mtp_pos with the given next tokens. */
+void forward_mtp(dsv3_session *s, const int32_t *next_ids, int n, float *logits, int first_logit);
+
+#endif

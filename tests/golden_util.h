@@ -1,0 +1,66 @@
+/* golden_util.h -- helpers for tests that read ../shared: file loading,
+ * the manifest, and a tiny pass/fail counter. */
+#ifndef DSV3_GOLDEN_UTIL_H
+#define DSV3_GOLDEN_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+static int g_pass, g_fail;
+
+#define CHECK(cond, ...)                                          \
+    do {                                                          \
+        if (cond) g_pass++;                                       \
+        else {                                                    \
+            g_fail++;                                             \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);           \
+            printf(__VA_ARGS__);                                  \
+            printf("\n");                                         \
+        }                                                         \
+    } while (0)
+
+static int finish(void) {
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}
+
+/* Whole file into memory; exits the test loudly if missing. */
+static void *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "FATAL: cannot open %s (tests need ../shared next to the repository)\n", path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n) { fprintf(stderr, "FATAL: read %s\n", path); exit(2); }
+    p[n] = 0;
+    fclose(f);
+    if (len) *len = (size_t)n;
+    return p;
+}
+
+static json_doc *load_json(const char *path) {
+    size_t n;
+    char *t = slurp(path, &n);
+    json_doc *d = NULL;
+    char err[256];
+    if (json_parse(t, n, &d, err, sizeof err)) { fprintf(stderr, "FATAL: %s: %s\n", path, err); exit(2); }
+    free(t);
+    return d;
+}
+
+/* int array from a JSON array value */
+static int32_t *json_ints(const json_value *a, int *n) {
+    *n = a ? (int)a->n : 0;
+    int32_t *r = malloc(sizeof(int32_t) * (size_t)(*n + 1));
+    for (int i = 0; i < *n; i++) r[i] = (int32_t)a->items[i].i;
+    return r;
+}
+
+#endif
