@@ -84,7 +84,10 @@ enum dsv3_status {
     DSV3_ERR_BAD_POSITION = 13,  /* rewind target outside [0, position]   */
     DSV3_ERR_BACKEND = 14,       /* backend unknown, unavailable, failed  */
     DSV3_ERR_NO_MTP = 15,        /* model has no MTP layer                */
-    DSV3_ERR_STATE = 16          /* call not valid in the current state   */
+    DSV3_ERR_STATE = 16,         /* call not valid in the current state   */
+    DSV3_ERR_TOO_SMALL = 17,     /* output buffer too small; the needed
+                                    size is reported                      */
+    DSV3_ERR_CANCELLED = 18      /* a callback asked to cancel            */
 };
 
 /* A short, static, English name of a status ("invalid argument", ...).
@@ -247,6 +250,168 @@ DSV3_API int32_t dsv3_session_mtp_position(const dsv3_session *session);
 /* Message of the last failure on this session; "" if none. Valid until the
  * next call on the session. Never NULL. */
 DSV3_API const char *dsv3_session_last_error(const dsv3_session *session);
+
+/* ---- tokenizer -----------------------------------------------------------
+ * Byte-level BPE exactly as Hugging Face `tokenizers` runs DeepSeek-V3's
+ * tokenizer.json: added tokens matched in the raw text first, then the
+ * pre-tokenizer splits, byte-to-symbol mapping, merges by rank.
+ * A tokenizer is immutable after load: any number of threads may use one
+ * concurrently. Input text that is not valid UTF-8 is not rejected: each
+ * maximal invalid subsequence is encoded as U+FFFD (as Python's
+ * errors="replace" would give), never a crash. */
+typedef struct dsv3_tokenizer dsv3_tokenizer;
+
+/* path: a directory holding tokenizer.json (and optionally
+ * tokenizer_config.json, which gives BOS/EOS, add_bos_token and the chat
+ * template), or the path of a tokenizer.json file (tokenizer_config.json is
+ * looked for beside it). */
+DSV3_API int dsv3_tokenizer_load(const char *path, dsv3_tokenizer **out, char *err, size_t err_size);
+DSV3_API void dsv3_tokenizer_free(dsv3_tokenizer *tok);
+/* Number of ids (largest id + 1, added tokens included). */
+DSV3_API int32_t dsv3_tokenizer_n_vocab(const dsv3_tokenizer *tok);
+/* BOS / EOS ids, -1 when the tokenizer has none. */
+DSV3_API int32_t dsv3_tokenizer_bos(const dsv3_tokenizer *tok);
+DSV3_API int32_t dsv3_tokenizer_eos(const dsv3_tokenizer *tok);
+/* 1 if id is a special token (dropped by DSV3_DETOKENIZE_SKIP_SPECIAL). */
+DSV3_API int dsv3_tokenizer_is_special(const dsv3_tokenizer *tok, int32_t id);
+/* 1 if tokenizer_config.json asks for a BOS at the start of a text. */
+DSV3_API int dsv3_tokenizer_add_bos(const dsv3_tokenizer *tok);
+
+#define DSV3_TOKENIZE_ADD_BOS 1u    /* prepend the BOS id                       */
+#define DSV3_TOKENIZE_NO_ADDED 2u   /* added-token text (e.g. "<｜User｜>") is
+                                       plain text: for untrusted content       */
+
+/* Encode text[0..len). Writes up to `capacity` ids; *n_ids receives the
+ * number of ids of the whole encoding. DSV3_ERR_TOO_SMALL when it does not
+ * fit (call again with capacity >= *n_ids). Linear time in len. */
+DSV3_API int dsv3_tokenize(const dsv3_tokenizer *tok, const char *text, size_t len, unsigned flags, int32_t *ids,
+                           size_t capacity, size_t *n_ids);
+
+/* The raw bytes of one token (not NUL-terminated, may be part of a UTF-8
+ * sequence). *bytes points into the tokenizer, valid until it is freed.
+ * DSV3_ERR_BAD_TOKEN for an id without a token. */
+DSV3_API int dsv3_token_bytes(const dsv3_tokenizer *tok, int32_t id, const char **bytes, size_t *len);
+
+#define DSV3_DETOKENIZE_SKIP_SPECIAL 1u
+
+/* Decode ids to text. Invalid or truncated UTF-8 in the joined bytes becomes
+ * U+FFFD. The text is NUL-terminated when capacity allows; *len (excluding
+ * the NUL) is always the full length; DSV3_ERR_TOO_SMALL if capacity <= *len. */
+DSV3_API int dsv3_detokenize(const dsv3_tokenizer *tok, const int32_t *ids, size_t n, unsigned flags, char *text,
+                             size_t capacity, size_t *len);
+
+/* Streaming decode for generation: push one id at a time and get only
+ * complete UTF-8 characters; bytes of a character split across tokens wait
+ * for the next push. flush() emits what is left (U+FFFD for an incomplete
+ * character). Each call writes at most 64 + 4 * (token length) bytes, so a
+ * 1 KiB buffer always suffices for one push. One stream per thread. */
+typedef struct dsv3_detok_stream dsv3_detok_stream;
+DSV3_API int dsv3_detok_stream_create(const dsv3_tokenizer *tok, unsigned flags, dsv3_detok_stream **out);
+DSV3_API int dsv3_detok_stream_push(dsv3_detok_stream *st, int32_t id, char *text, size_t capacity, size_t *len);
+DSV3_API int dsv3_detok_stream_flush(dsv3_detok_stream *st, char *text, size_t capacity, size_t *len);
+DSV3_API void dsv3_detok_stream_free(dsv3_detok_stream *st);
+
+/* ---- chat template -------------------------------------------------------
+ * The DeepSeek-V3 conversation format (tokenizer_config.json's
+ * chat_template), rendered natively. These two structs are frozen: new
+ * fields will come as new structs and functions. */
+struct dsv3_tool_call {
+    const char *type;       /* "function"                                  */
+    const char *name;       /* function name                               */
+    const char *arguments;  /* JSON text of the arguments                  */
+};
+
+struct dsv3_chat_message {
+    const char *role;       /* "system", "user", "assistant", "tool"       */
+    const char *content;    /* NULL for an assistant turn of tool calls    */
+    const struct dsv3_tool_call *tool_calls;
+    size_t n_tool_calls;
+};
+
+/* Render messages to text (NUL-terminated when it fits; *len is the full
+ * length; DSV3_ERR_TOO_SMALL otherwise). The rendering starts with the BOS
+ * text, so tokenize it without DSV3_TOKENIZE_ADD_BOS. */
+DSV3_API int dsv3_chat_render(const dsv3_tokenizer *tok, const struct dsv3_chat_message *msgs, size_t n_msgs,
+                              int add_generation_prompt, char *text, size_t capacity, size_t *len);
+
+/* ---- sampler ---------------------------------------------------------------
+ * Turns logits into a token. Order: logit bias, repetition / frequency /
+ * presence penalties over the last penalty_last_n accepted tokens, then
+ * greedy (temperature <= 0) or temperature, top-k, top-p, min-p and a draw
+ * from a seeded xoshiro256** generator. Same seed, same tokens, on every
+ * machine. A sampler is used by one thread at a time. */
+typedef struct dsv3_sampler dsv3_sampler;
+
+struct dsv3_sampler_params {
+    size_t struct_size;
+    float temperature;        /* 0.8; <= 0 means greedy                     */
+    int32_t top_k;            /* 40; 0 = off                                 */
+    float top_p;              /* 0.95; 1 = off                               */
+    float min_p;              /* 0.05; 0 = off                               */
+    float repeat_penalty;     /* 1.0 = off (>1 discourages repeats)          */
+    float frequency_penalty;  /* 0 = off                                     */
+    float presence_penalty;   /* 0 = off                                     */
+    int32_t penalty_last_n;   /* 64; window of accepted tokens               */
+    uint64_t seed;            /* 0 picks a fixed default (reproducible)      */
+    const int32_t *bias_ids;  /* logit bias: added to logits[bias_ids[i]]    */
+    const float *bias_values; /* (-INFINITY bans a token); copied at create  */
+    size_t n_bias;
+};
+
+DSV3_API struct dsv3_sampler_params dsv3_sampler_params_default(void);
+DSV3_API int dsv3_sampler_create(const struct dsv3_sampler_params *params, int32_t n_vocab, dsv3_sampler **out);
+DSV3_API void dsv3_sampler_free(dsv3_sampler *s);
+/* Pick a token from logits[n_vocab] (not modified). Does not record it:
+ * call dsv3_sampler_accept with the token actually used. */
+DSV3_API int dsv3_sampler_sample(dsv3_sampler *s, const float *logits, int32_t *token);
+/* Record a token for the penalties (prompt tokens may be accepted too). */
+DSV3_API int dsv3_sampler_accept(dsv3_sampler *s, int32_t token);
+/* Forget accepted tokens and restart the random generator from the seed. */
+DSV3_API void dsv3_sampler_reset(dsv3_sampler *s);
+
+/* ---- generation ----------------------------------------------------------- */
+/* Called for every generated token with its text piece (complete UTF-8
+ * characters only; may be empty while a character is incomplete). Return
+ * 0 to go on, 1 to stop (the token is kept), -1 to cancel. */
+typedef int (*dsv3_token_callback)(void *user, int32_t token, const char *piece, size_t piece_len);
+
+enum dsv3_stop_reason {
+    DSV3_STOP_NONE = 0,
+    DSV3_STOP_EOS = 1,
+    DSV3_STOP_STRING = 2,
+    DSV3_STOP_MAX_TOKENS = 3,
+    DSV3_STOP_CALLBACK = 4,
+    DSV3_STOP_CONTEXT_FULL = 5
+};
+
+struct dsv3_generate_params {
+    size_t struct_size;
+    int32_t max_tokens;              /* 256; generated tokens at most       */
+    int stop_at_eos;                 /* 1                                    */
+    const char *const *stop_strings; /* generation stops when the text ends
+                                        with one; it is not passed on        */
+    size_t n_stop_strings;
+    dsv3_token_callback on_token;    /* may be NULL                          */
+    void *user;
+};
+
+struct dsv3_generate_result {
+    size_t struct_size;
+    int32_t n_prompt_tokens;
+    int32_t n_generated;
+    int stop_reason;                 /* enum dsv3_stop_reason                */
+    double prompt_seconds, generate_seconds;
+    double prompt_tokens_per_s, generate_tokens_per_s;
+};
+
+DSV3_API struct dsv3_generate_params dsv3_generate_params_default(void);
+
+/* Step the prompt at the session's current position, then sample and step
+ * up to max_tokens tokens. The session keeps everything (continue a chat by
+ * calling again with the next turn's tokens). result may be NULL. */
+DSV3_API int dsv3_generate(dsv3_session *s, const dsv3_tokenizer *tok, dsv3_sampler *sampler,
+                           const int32_t *prompt, size_t n_prompt, const struct dsv3_generate_params *params,
+                           struct dsv3_generate_result *result);
 
 /* ---- backends ---------------------------------------------------------- */
 /* Name of the i-th compiled-in backend, NULL past the end. *available

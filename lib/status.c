@@ -28,6 +28,8 @@ const char *dsv3_status_string(int status) {
     case DSV3_ERR_BACKEND: return "backend error";
     case DSV3_ERR_NO_MTP: return "no MTP layer";
     case DSV3_ERR_STATE: return "invalid state";
+    case DSV3_ERR_TOO_SMALL: return "buffer too small";
+    case DSV3_ERR_CANCELLED: return "cancelled";
     default: return "unknown status";
     }
 }
