@@ -11,7 +11,8 @@
  *    on a growable scratch stack and copied into the arena, contiguously,
  *    when the container closes. The scratch stack is freed before return.
  *  - Numbers are converted without strtod (which obeys LC_NUMERIC and so
- *    breaks in apps that call setlocale): see decimal_to_double().
+ *    breaks in apps that call setlocale), correctly rounded: see the
+ *    Numbers section.
  *  - Nothing here touches global mutable state, prints, or aborts. */
 #include "json.h"
 
@@ -376,13 +377,33 @@ static int parse_string(parser *p, const char **out, size_t *out_len)
 
 /* ------------------------------------------------------------------------ */
 /* Numbers                                                                    */
+/*
+ * Conversion is locale independent and correctly rounded (round to nearest,
+ * ties to even, like a good strtod in the C locale):
+ *
+ *  1. Fast path (Clinger): the first 19 significant digits form a uint64 m.
+ *     If nothing was dropped, m <= 2^53 and |e| <= 22, then m and 10^|e| are
+ *     exact doubles and one IEEE multiply/divide is correctly rounded.
+ *  2. Otherwise m * 10^e is computed in long double (64-bit mantissa on x86,
+ *     113 on aarch64). Its relative error is below 2^-59 (2^-59.8 from the
+ *     dropped digits, about 2^-60 from the power of ten), so rounding it to
+ *     double is already within 1 ulp, and exactly right unless the estimate
+ *     lies within 1/16 ulp of a rounding boundary.
+ *  3. In that rare case (and always where long double is just double) the
+ *     neighbouring rounding boundaries are compared exactly against the
+ *     decimal input with big integers, and the candidate is moved by one ulp
+ *     until it is the correctly rounded result.
+ *
+ * Magnitudes beyond the double range are decided from the decimal exponent
+ * alone, so huge exponents (1e999999999) cost nothing and cause no UB.
+ */
 
 /* Saturating add, so that absurdly long digit runs or exponents cannot
  * overflow; anything beyond +-2^60 is far outside the double range anyway. */
 #define EXP_LIMIT ((int64_t)1 << 60)
 static int64_t sat_add(int64_t a, int64_t b)
 {
-    int64_t r = a + b; /* |a|,|b| <= 2^60, so this cannot overflow */
+    int64_t r = a + b; /* |a|,|b| <= 2^60 + 9, so this cannot overflow */
     if (r > EXP_LIMIT)
         return EXP_LIMIT;
     if (r < -EXP_LIMIT)
@@ -390,11 +411,228 @@ static int64_t sat_add(int64_t a, int64_t b)
     return r;
 }
 
-/* 10^e for 0 <= e <= 350 in long double, by binary exponentiation over a
- * table of 10^(2^k). The table entries are compile-time literals, so each is
- * correctly rounded (the first five are exact even in double); a product of
- * at most nine factors stays within a few units of the last place of long
- * double precision. */
+/* The digits of a number as written: integer part, then fraction part. */
+typedef struct numtext {
+    const unsigned char *int_digits;
+    size_t int_len;
+    const unsigned char *frac_digits;
+    size_t frac_len;
+} numtext;
+
+/* --- Minimal unsigned big integers for the exact comparison ------------- */
+
+/* The largest operand is (2^54 + 1) * 5^1123, or up to 800 decimal digits,
+ * about 2670 bits; 128 limbs leave ample room. */
+#define BN_LIMBS 128
+/* Exact midpoints between doubles have at most 769 significant digits; any
+ * digits past this many only matter through a "something nonzero follows"
+ * flag. */
+#define BN_MAX_DIGITS 800
+
+typedef struct bignum {
+    uint32_t d[BN_LIMBS]; /* little endian */
+    int n;                /* limbs in use; d[n-1] != 0 unless n == 0 */
+} bignum;
+
+static void bn_set_u64(bignum *a, uint64_t v)
+{
+    a->n = 0;
+    while (v) {
+        a->d[a->n++] = (uint32_t)v;
+        v >>= 32;
+    }
+}
+
+/* a = a * mul + add; 0 if the result would not fit. */
+static int bn_mul_add(bignum *a, uint32_t mul, uint32_t add)
+{
+    uint64_t carry = add;
+    for (int k = 0; k < a->n; k++) {
+        uint64_t t = (uint64_t)a->d[k] * mul + carry;
+        a->d[k] = (uint32_t)t;
+        carry = t >> 32;
+    }
+    if (carry) {
+        if (a->n == BN_LIMBS)
+            return 0;
+        a->d[a->n++] = (uint32_t)carry;
+    }
+    return 1;
+}
+
+static int bn_mul_pow5(bignum *a, int64_t e)
+{
+    static const uint32_t p5[] = {1, 5, 25, 125, 625, 3125, 15625, 78125, 390625, 1953125, 9765625, 48828125,
+                                  244140625, 1220703125};
+    for (; e >= 13; e -= 13)
+        if (!bn_mul_add(a, p5[13], 0))
+            return 0;
+    return bn_mul_add(a, p5[e], 0);
+}
+
+static int bn_shl(bignum *a, int64_t bits)
+{
+    if (a->n == 0 || bits == 0)
+        return 1;
+    int64_t limbs = bits / 32;
+    int sh = (int)(bits % 32);
+    if (limbs + a->n + 1 > BN_LIMBS)
+        return 0;
+    int n = a->n + (int)limbs;
+    a->d[n] = 0;
+    for (int k = a->n - 1; k >= 0; k--) {
+        uint64_t t = (uint64_t)a->d[k] << sh;
+        a->d[k + limbs + 1] |= (uint32_t)(t >> 32);
+        a->d[k + limbs] = (uint32_t)t;
+    }
+    for (int64_t k = 0; k < limbs; k++)
+        a->d[k] = 0;
+    a->n = a->d[n] ? n + 1 : n;
+    return 1;
+}
+
+static int bn_cmp(const bignum *a, const bignum *b)
+{
+    if (a->n != b->n)
+        return a->n < b->n ? -1 : 1;
+    for (int k = a->n - 1; k >= 0; k--)
+        if (a->d[k] != b->d[k])
+            return a->d[k] < b->d[k] ? -1 : 1;
+    return 0;
+}
+
+/* The decimal input as D * 10^E (D = its first BN_MAX_DIGITS significant
+ * digits, `sticky` set when nonzero digits were dropped after those). */
+typedef struct decimal {
+    bignum D;
+    int64_t E;
+    int sticky;
+} decimal;
+
+/* `lead` is the decimal exponent of the first significant digit. */
+static int decimal_from_text(decimal *x, const numtext *nt, int64_t lead)
+{
+    static const uint32_t p10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
+    const unsigned char *parts[2] = {nt->int_digits, nt->frac_digits};
+    size_t lens[2] = {nt->int_len, nt->frac_len};
+    uint32_t group = 0; /* up to 9 digits, added to D at once */
+    int group_n = 0, started = 0;
+    int64_t kept = 0;
+    x->D.n = 0;
+    x->sticky = 0;
+    for (int part = 0; part < 2 && !x->sticky; part++) {
+        for (size_t k = 0; k < lens[part]; k++) {
+            unsigned dg = (unsigned)(parts[part][k] - '0');
+            if (!started && dg == 0)
+                continue; /* leading zeros */
+            started = 1;
+            if (kept == BN_MAX_DIGITS) {
+                if (dg != 0) {
+                    x->sticky = 1;
+                    break;
+                }
+                continue;
+            }
+            group = group * 10 + dg;
+            kept++;
+            if (++group_n == 9) {
+                if (!bn_mul_add(&x->D, p10[9], group))
+                    return 0;
+                group = 0;
+                group_n = 0;
+            }
+        }
+    }
+    if (group_n && !bn_mul_add(&x->D, p10[group_n], group))
+        return 0;
+    x->E = lead - kept + 1;
+    return 1;
+}
+
+/* Sign of (input - c * 2^b); 2 if it could not be computed. */
+static int decimal_cmp(const decimal *x, uint64_t c, int64_t b)
+{
+    /* input = D * 5^E * 2^E. Move 5^|E| and the powers of two so that both
+     * sides are integers, then compare. */
+    bignum L = x->D, R;
+    bn_set_u64(&R, c);
+    int ok = 1;
+    if (x->E >= 0)
+        ok = bn_mul_pow5(&L, x->E);
+    else
+        ok = bn_mul_pow5(&R, -x->E);
+    if (ok)
+        ok = x->E > b ? bn_shl(&L, x->E - b) : bn_shl(&R, b - x->E);
+    if (!ok)
+        return 2;
+    int r = bn_cmp(&L, &R);
+    return r == 0 && x->sticky ? 1 : r;
+}
+
+static uint64_t dbl_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static double bits_dbl(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Moves the candidate d (non-negative, within a few ulp of the input) to the
+ * correctly rounded value of the input, by comparing the input exactly with
+ * the midpoints to its neighbours. */
+static double refine(const numtext *nt, int64_t lead, double d)
+{
+    decimal x;
+    if (!decimal_from_text(&x, nt, lead))
+        return d; /* cannot happen within the documented bounds */
+    uint64_t u = dbl_bits(d);
+    const uint64_t inf_bits = 0x7FF0000000000000u;
+    if (u >= inf_bits)
+        u = inf_bits - 1; /* start from DBL_MAX */
+    for (int iter = 0; iter < 64; iter++) {
+        /* d = k * 2^q */
+        uint64_t frac = u & (((uint64_t)1 << 52) - 1);
+        int be = (int)(u >> 52);
+        uint64_t k = be ? frac | ((uint64_t)1 << 52) : frac;
+        int64_t q = (be ? be : 1) - 1075;
+        /* Upper midpoint (2k+1) * 2^(q-1); on a tie keep the even one. */
+        int c = decimal_cmp(&x, 2 * k + 1, q - 1);
+        if (c == 2)
+            break;
+        if (c > 0 || (c == 0 && (k & 1))) {
+            u++; /* DBL_MAX + 1 ulp is inf, as it should be */
+            if (u == inf_bits)
+                break;
+            continue;
+        }
+        if (u == 0)
+            break;
+        /* Lower midpoint; at a power of two the neighbour below is half as
+         * far away. */
+        if (frac == 0 && be > 1)
+            c = decimal_cmp(&x, 4 * k - 1, q - 2);
+        else
+            c = decimal_cmp(&x, 2 * k - 1, q - 1);
+        if (c == 2)
+            break;
+        if (c < 0 || (c == 0 && (k & 1))) {
+            u--;
+            continue;
+        }
+        break;
+    }
+    return bits_dbl(u);
+}
+
+/* 10^e for 0 <= e <= 511 in long double, by binary exponentiation over a
+ * table of 10^(2^k). The entries are compile-time literals, so each is
+ * correctly rounded (the first five are exact even in double). */
 static long double pow10_ld(int e)
 {
     static const long double p2[] = {1e1L, 1e2L, 1e4L, 1e8L, 1e16L, 1e32L, 1e64L, 1e128L, 1e256L};
@@ -410,29 +648,19 @@ static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* m * 10^e10, m < 10^19. Locale independent.
- *
- *  - Fast path (Clinger): m <= 2^53 and |e10| <= 22. Then m and 10^|e10| are
- *    exact doubles and one IEEE multiply/divide is correctly rounded.
- *  - Otherwise compute in long double: m converts exactly (64-bit mantissa on
- *    x86, 113-bit on aarch64/binary128), the power of ten carries a relative
- *    error of about 2^-60, and the final rounding to double adds half an
- *    ulp, so the result is within 1 ulp of the true value. (Where long double
- *    is just double, e.g. MSVC or Apple arm64, it stays within a few ulp.)
- *  - Values whose leading digit is beyond 10^308 overflow to inf; below
- *    10^-324 (less than half the smallest subnormal) they become 0. Range
- *    checks come first, so huge exponents cost nothing and cause no UB. */
-static double decimal_to_double(uint64_t m, int64_t e10)
+/* The magnitude m * 10^e10 (plus dropped digits when `truncated`), correctly
+ * rounded; nt is the original text, needed only for the exact fallback. */
+static double decimal_to_double(const numtext *nt, uint64_t m, int64_t e10, int truncated)
 {
     if (m == 0)
-        return 0.0;
-    /* Trailing zeros only widen the exponent; dropping them lets e.g. 1e-06
-     * written as 0.000001000 take the fast path. */
+        return 0.0; /* m holds the first significant digits: there are none */
+    /* Trailing zeros only widen the exponent; dropping them lets e.g.
+     * 0.000001000 take the fast path. */
     while (m % 10 == 0) {
         m /= 10;
         e10 = sat_add(e10, 1);
     }
-    if (m <= ((uint64_t)1 << 53) && e10 >= -22 && e10 <= 22) {
+    if (!truncated && m <= ((uint64_t)1 << 53) && e10 >= -22 && e10 <= 22) {
         double d = (double)m;
         return e10 >= 0 ? d * exact_pow10[e10] : d / exact_pow10[-e10];
     }
@@ -441,24 +669,39 @@ static double decimal_to_double(uint64_t m, int64_t e10)
         digits++;
     int64_t lead = e10 + digits - 1; /* value is in [10^lead, 10^(lead+1)) */
     if (lead > DBL_MAX_10_EXP)
-        return HUGE_VAL;
+        return HUGE_VAL; /* >= 1e309 */
     if (lead < -324)
-        return 0.0;
+        return 0.0; /* < 1e-324, less than half the smallest subnormal */
     /* Now -342 <= e10 <= 308. */
     long double x = (long double)m;
     if (e10 >= 0) {
         /* 10^e10 <= value, so the power cannot overflow unless the value
-         * does, and then inf is the right answer. */
+         * does, and then refine() starts from DBL_MAX. */
         x *= pow10_ld((int)e10);
     } else if (e10 >= -300) {
         x /= pow10_ld((int)-e10);
     } else {
-        /* Split so that no intermediate power exceeds 10^300, which keeps
-         * this correct where long double has only double's range. */
+        /* Split so that no power exceeds 10^300, for platforms where long
+         * double has only double's range. */
         x /= pow10_ld((int)(-e10 - 300));
         x /= pow10_ld(300);
     }
-    return (double)x;
+    double d = (double)x;
+#if LDBL_MANT_DIG >= 64
+    if (d > 0 && d <= DBL_MAX) {
+        /* Distance of the estimate from d in ulps of d; d is its rounding,
+         * so this is in [-1/2, 1/2]. Far from +-1/2, d is certainly right. */
+        uint64_t u = dbl_bits(d);
+        double next = bits_dbl(u + 1);
+        long double ulp = next <= DBL_MAX ? (long double)next - d : (long double)d - bits_dbl(u - 1);
+        long double r = (x - (long double)d) / ulp; /* the difference is exact */
+        if (r < 0)
+            r = -r;
+        if (r < 0.4375L)
+            return d;
+    }
+#endif
+    return refine(nt, lead, d);
 }
 
 /* RFC 8259: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
@@ -469,10 +712,12 @@ static int parse_number(parser *p, json_value *v)
     int neg = 0;
     uint64_t mant = 0;   /* first 19 significant digits */
     int mant_digits = 0; /* significant digits in mant (leading zeros skipped) */
-    int64_t e10 = 0;     /* value = mant * 10^e10 */
+    int truncated = 0;   /* a nonzero digit was dropped after those */
+    int64_t e10 = 0;     /* |value| ~ mant * 10^e10 */
     uint64_t ival = 0;   /* integer part, for is_int */
     int ival_ok = 1;     /* integer part fits in uint64 */
     int integral = 1;    /* no fraction and no exponent */
+    numtext nt = {NULL, 0, NULL, 0};
 
     if (s[i] == '-') {
         neg = 1;
@@ -482,6 +727,7 @@ static int parse_number(parser *p, json_value *v)
         p->pos = i;
         return fail_expected(p, "a digit after '-'");
     }
+    nt.int_digits = s + i;
     if (s[i] == '0') {
         i++;
         if (i < len && s[i] >= '0' && s[i] <= '9')
@@ -494,6 +740,7 @@ static int parse_number(parser *p, json_value *v)
                 mant_digits++;
             } else {
                 e10 = sat_add(e10, 1); /* digit dropped: scale instead */
+                truncated |= d != 0;
             }
             if (ival_ok) {
                 if (ival > (UINT64_MAX - d) / 10)
@@ -504,6 +751,7 @@ static int parse_number(parser *p, json_value *v)
             i++;
         }
     }
+    nt.int_len = (size_t)(s + i - nt.int_digits);
     if (i < len && s[i] == '.') {
         integral = 0;
         i++;
@@ -511,6 +759,7 @@ static int parse_number(parser *p, json_value *v)
             p->pos = i;
             return fail_expected(p, "a digit after '.'");
         }
+        nt.frac_digits = s + i;
         while (i < len && s[i] >= '0' && s[i] <= '9') {
             unsigned d = (unsigned)(s[i] - '0');
             if (mant_digits == 0 && d == 0) {
@@ -519,9 +768,12 @@ static int parse_number(parser *p, json_value *v)
                 mant = mant * 10 + d;
                 mant_digits++;
                 e10 = sat_add(e10, -1);
-            } /* else: beyond 19 significant digits, below our precision */
+            } else {
+                truncated |= d != 0; /* beyond 19 significant digits */
+            }
             i++;
         }
+        nt.frac_len = (size_t)(s + i - nt.frac_digits);
     }
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
         integral = 0;
@@ -544,7 +796,7 @@ static int parse_number(parser *p, json_value *v)
         e10 = sat_add(e10, eneg ? -ex : ex);
     }
 
-    double d = decimal_to_double(mant, e10);
+    double d = decimal_to_double(&nt, mant, e10, truncated);
     v->type = JSON_NUMBER;
     v->num = neg ? -d : d;
     if (integral && ival_ok) {

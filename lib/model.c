@@ -2,6 +2,7 @@
  * config.json -> dsv3_config, safetensors -> typed weight views bound to
  * the layer table, each handed once to the backend. Nothing is converted;
  * load time does not grow with weight bytes. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,6 +201,8 @@ static int bind_mtp(binder *b, int il) {
     snprintf(name, sizeof name, "model.layers.%d.embed_tokens.weight", il);
     if (st_find(m->st, name)) TRY(bind(b, &L->embed, name, V, H, W_MATRIX));
     else L->embed = m->embed;
+    if (L->embed.type == DSV3_W_F8_E4M3)
+        return err_set(b->e, DSV3_ERR_BAD_DTYPE, "tensor '%s' is FP8; embeddings must be F32/BF16/F16", name);
     return DSV3_OK;
 }
 
@@ -248,7 +251,9 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
     if (p.n_threads < 0 || p.n_threads > 1024)
         return err_set(e, DSV3_ERR_INVALID_ARG, "n_threads = %d is out of range [0, 1024]", p.n_threads);
     struct stat sb;
-    if (stat(path, &sb) != 0) return err_set(e, DSV3_ERR_NOT_FOUND, "%s: no such file or directory", path);
+    if (stat(path, &sb) != 0)
+        return err_set(e, errno == ENOENT || errno == ENOTDIR ? DSV3_ERR_NOT_FOUND : DSV3_ERR_IO, "%s: %s", path,
+                       strerror(errno));
     if (!S_ISDIR(sb.st_mode))
         return err_set(e, DSV3_ERR_UNSUPPORTED, "%s: not a checkpoint directory (GGUF files are not supported yet)", path);
     char cpath[4096];

@@ -121,7 +121,7 @@ static int parse_file(st_set *s, int fi, const char *path, dsv3_err *e) {
         rc = err_set(e, DSV3_ERR_BAD_FILE, "%s: header must be a JSON object", path);
         goto done;
     }
-    ranges = malloc((root->n ? root->n : 1) * 2 * sizeof *ranges);
+    ranges = malloc((root->n ? root->n : 1) * 3 * sizeof *ranges); /* begin, end, tensor index */
     if (!ranges) { rc = err_set(e, DSV3_ERR_NO_MEMORY, "%s: out of memory", path); goto done; }
     if (s->n + root->n > s->cap) {
         size_t nc = s->n + root->n + 16;
@@ -205,20 +205,25 @@ static int parse_file(st_set *s, int fi, const char *path, dsv3_err *e) {
         t.name = nm;
         s->names[s->n] = nm;
         s->t[s->n++] = t;
-        ranges[2 * nr] = b;
-        ranges[2 * nr + 1] = en;
+        ranges[3 * nr] = b;
+        ranges[3 * nr + 1] = en;
+        ranges[3 * nr + 2] = s->n - 1;
         nr++;
     }
     /* Overlapping tensors would let one weight alias another: refuse. */
-    qsort(ranges, nr, 2 * sizeof *ranges, cmp_range);
-    uint64_t max_end = 0;
+    qsort(ranges, nr, 3 * sizeof *ranges, cmp_range);
+    uint64_t max_end = 0, max_at = 0;
     for (size_t i = 0; i < nr; i++) {
-        if (ranges[2 * i] < max_end && ranges[2 * i] != ranges[2 * i + 1]) {
-            rc = err_set(e, DSV3_ERR_BAD_FILE, "%s: tensor data ranges overlap at offset %llu", path,
-                         (unsigned long long)ranges[2 * i]);
+        const uint64_t *r = ranges + 3 * i;
+        if (r[0] < max_end && r[0] != r[1]) {
+            rc = err_set(e, DSV3_ERR_BAD_FILE, "%s: tensors '%s' and '%s' overlap at data offset %llu", path,
+                         s->t[max_at].name, s->t[r[2]].name, (unsigned long long)r[0]);
             goto done;
         }
-        if (ranges[2 * i + 1] > max_end) max_end = ranges[2 * i + 1];
+        if (r[1] > max_end) {
+            max_end = r[1];
+            max_at = r[2];
+        }
     }
 done:
     free(ranges);

@@ -124,7 +124,7 @@ static void case_greedy(const json_value *c, dsv3_model *m, int V) {
     int P, G;
     int32_t *prompt = json_ints(json_get(c, "prompt"), &P);
     int32_t *gen = json_ints(json_get(json_get(c, "outputs"), "generated"), &G);
-    if (!G) gen = json_ints(json_get(c, "generated"), &G);
+    if (!G) { free(gen); gen = json_ints(json_get(c, "generated"), &G); }
     float *want = read_f32(json_get(json_get(json_get(c, "outputs"), "step_logits"), "file")->str, (size_t)G * V);
     float *got = malloc(sizeof(float) * V);
     dsv3_session *s = open_session(m, 0);

@@ -3,9 +3,22 @@
 #ifndef DSV3_CLI_H
 #define DSV3_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_mtp_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_chat_template(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+
+/* "1,2,3" -> malloc'd array and *n; NULL on a malformed or empty list. */
+int32_t *parse_tokens(const char *s, int *n);
+/* Whole file, NUL-terminated, malloc'd; NULL on failure. */
+char *read_file(const char *path, size_t *len);
 
 #endif

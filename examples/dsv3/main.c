@@ -13,7 +13,13 @@ static void usage(FILE *f) {
             "  logits      -m PATH --tokens 1,2,3 [--all] [--backend NAME] [-t N] --out FILE\n"
             "  mtp-logits  -m PATH --tokens 1,2,3 --out FILE\n"
             "  synth       --shape tiny|v2-lite|v3|k2|moonlight [--layers N] [--experts N]\n"
-            "              [--dtype f32|bf16|fp8] [--seed S] -o DIR\n"
+            "              [--dtype f32|bf16|fp8] [--seed S] [--shard-mb MB] [--no-mtp] -o DIR\n"
+            "  tokenize    (-m PATH | --tokenizer PATH) (--text STR | --text-file FILE) [--bos]\n"
+            "  detokenize  (-m PATH | --tokenizer PATH) --ids 1,2,3\n"
+            "  chat-template (-m PATH | --tokenizer PATH) --messages FILE.json [--add-generation-prompt]\n"
+            "  run         -m PATH (-p PROMPT | --tokens 1,2,3) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
+            "              [--min-p P] [--repeat-penalty R] [--seed S] [-c CTX] [-t N] [--backend NAME]\n"
+            "  chat        -m PATH [sampling options]   (/reset, /quit)\n"
             "  version\n",
             dsv3_version_string());
 }

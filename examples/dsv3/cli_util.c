@@ -1,0 +1,52 @@
+/* cli_util.c -- small helpers shared by the subcommands. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+/* "1,2,3" -> array; NULL on a malformed list. */
+int32_t *parse_tokens(const char *s, int *n) {
+    int cap = 16;
+    int32_t *t = malloc(sizeof *t * cap);
+    *n = 0;
+    while (t && *s) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || v < -2147483647L || v > 2147483647L) { free(t); return NULL; }
+        if (*n == cap) {
+            int32_t *nt = realloc(t, sizeof *t * (cap *= 2));
+            if (!nt) { free(t); return NULL; }
+            t = nt;
+        }
+        t[(*n)++] = (int32_t)v;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) { free(t); return NULL; }
+    }
+    if (t && *n == 0) { free(t); return NULL; }
+    return t;
+}
+
+/* Whole file into a NUL-terminated buffer; NULL on failure. */
+char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+        if (cap - n - 1 == 0) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) { free(b); b = NULL; break; }
+            b = nb;
+        }
+    }
+    fclose(f);
+    if (b) { b[n] = 0; if (len) *len = n; }
+    return b;
+}

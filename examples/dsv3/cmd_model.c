@@ -1,0 +1,131 @@
+/* cmd_model.c -- subcommands that load a model: info, logits, mtp-logits. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dsv3.h"
+
+typedef struct opts {
+    const char *model, *backend, *out, *tokens;
+    int threads, all, no_mmap;
+} opts;
+
+static int parse(int argc, char **argv, opts *o, const char *cmd) {
+    memset(o, 0, sizeof *o);
+    o->backend = "auto";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--all")) { o->all = 1; continue; }
+        if (!strcmp(a, "--no-mmap")) { o->no_mmap = 1; continue; }
+        if (!v) { fprintf(stderr, "dsv3 %s: option %s needs a value (or is unknown)\n", cmd, a); return 0; }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--backend")) o->backend = v;
+        else if (!strcmp(a, "--out") || !strcmp(a, "-o")) o->out = v;
+        else if (!strcmp(a, "--tokens")) o->tokens = v;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->threads = atoi(v);
+        else { fprintf(stderr, "dsv3 %s: unknown option %s\n", cmd, a); return 0; }
+        i++;
+    }
+    if (!o->model) { fprintf(stderr, "dsv3 %s: -m PATH is required\n", cmd); return 0; }
+    return 1;
+}
+
+static dsv3_model *load(const opts *o, const char *cmd) {
+    struct dsv3_model_params p = dsv3_model_params_default();
+    p.backend = o->backend;
+    p.n_threads = o->threads;
+    p.use_mmap = !o->no_mmap;
+    char err[512];
+    dsv3_model *m = NULL;
+    int rc = dsv3_model_load(o->model, &p, &m, err, sizeof err);
+    if (rc) fprintf(stderr, "dsv3 %s: %s (%s)\n", cmd, err, dsv3_status_string(rc));
+    return m;
+}
+
+int cmd_info(int argc, char **argv) {
+    opts o;
+    if (!parse(argc, argv, &o, "info")) return 2;
+    dsv3_model *m = load(&o, "info");
+    if (!m) return 1;
+    struct dsv3_model_info i;
+    i.struct_size = sizeof i;
+    dsv3_model_get_info(m, &i);
+    printf("architecture      %s\n", i.architecture);
+    printf("backend           %s (%d thread%s)\n", i.backend, i.n_threads, i.n_threads == 1 ? "" : "s");
+    printf("weights           %s, %.3f B parameters, %.1f MiB mapped\n", i.weight_dtype, i.n_params / 1e9,
+           i.bytes_mapped / 1048576.0);
+    printf("vocab             %d\n", i.vocab_size);
+    printf("layers            %d (%d dense, %d MoE) + %d MTP\n", i.n_layers, i.n_dense_layers,
+           i.n_layers - i.n_dense_layers, i.n_mtp_layers);
+    printf("hidden            %d\n", i.hidden_size);
+    printf("attention         MLA, %d heads, q_lora %d, kv_lora %d, nope/rope/v %d/%d/%d\n", i.n_heads, i.q_lora_rank,
+           i.kv_lora_rank, i.qk_nope_head_dim, i.qk_rope_head_dim, i.v_head_dim);
+    printf("experts           %d routed (%d per token) + %d shared\n", i.n_routed_experts, i.n_experts_per_token,
+           i.n_shared_experts);
+    printf("max context       %d\n", i.max_context);
+    printf("KV cache          %llu bytes/token\n", (unsigned long long)i.kv_bytes_per_token);
+    dsv3_model_free(m);
+    return 0;
+}
+
+static int write_out(const char *path, const float *v, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(v, sizeof *v, n, f) != n || fclose(f) != 0) {
+        fprintf(stderr, "dsv3: cannot write %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+static int run_logits(int argc, char **argv, int mtp) {
+    const char *cmd = mtp ? "mtp-logits" : "logits";
+    opts o;
+    if (!parse(argc, argv, &o, cmd)) return 2;
+    if (!o.tokens || !o.out) { fprintf(stderr, "dsv3 %s: --tokens and --out are required\n", cmd); return 2; }
+    int n;
+    int32_t *tok = parse_tokens(o.tokens, &n);
+    if (!tok) { fprintf(stderr, "dsv3 %s: --tokens must be a comma-separated list of integers\n", cmd); return 2; }
+    dsv3_model *m = load(&o, cmd);
+    if (!m) { free(tok); return 1; }
+    struct dsv3_model_info i;
+    i.struct_size = sizeof i;
+    dsv3_model_get_info(m, &i);
+    const size_t V = (size_t)i.vocab_size;
+    struct dsv3_session_params sp = dsv3_session_params_default();
+    sp.n_ctx = n < i.max_context ? n : i.max_context;
+    dsv3_session *s = NULL;
+    char err[512];
+    int rc = dsv3_session_create(m, &sp, &s, err, sizeof err);
+    float *logits = rc ? NULL : malloc(sizeof(float) * V * (size_t)n);
+    if (rc || !logits) {
+        fprintf(stderr, "dsv3 %s: %s\n", cmd, rc ? err : "out of memory");
+        free(tok);
+        dsv3_model_free(m);
+        return 1;
+    }
+    int ok = 0;
+    rc = dsv3_session_step(s, tok, n, logits, (o.all || mtp) ? DSV3_STEP_LOGITS_ALL : 0);
+    if (!rc && mtp) {
+        /* MTP row i pairs the hidden state at i with token i+1; the last row
+         * uses the main model's argmax as the next token. */
+        const float *last = logits + (size_t)(n - 1) * V;
+        int32_t best = 0;
+        for (size_t v = 1; v < V; v++) if (last[v] > last[best]) best = (int32_t)v;
+        memmove(tok, tok + 1, sizeof *tok * (size_t)(n - 1));
+        tok[n - 1] = best;
+        rc = dsv3_session_mtp_step(s, tok, n, logits, DSV3_STEP_LOGITS_ALL);
+    }
+    if (rc) fprintf(stderr, "dsv3 %s: %s (%s)\n", cmd, dsv3_session_last_error(s), dsv3_status_string(rc));
+    else ok = write_out(o.out, logits, V * (size_t)((o.all || mtp) ? n : 1));
+    free(logits);
+    free(tok);
+    dsv3_session_free(s);
+    dsv3_model_free(m);
+    return ok ? 0 : 1;
+}
+
+int cmd_logits(int argc, char **argv) { return run_logits(argc, argv, 0); }
+int cmd_mtp_logits(int argc, char **argv) { return run_logits(argc, argv, 1); }
