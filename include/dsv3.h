@@ -408,7 +408,10 @@ DSV3_API struct dsv3_generate_params dsv3_generate_params_default(void);
 
 /* Step the prompt at the session's current position, then sample and step
  * up to max_tokens tokens. The session keeps everything (continue a chat by
- * calling again with the next turn's tokens). result may be NULL. */
+ * calling again with the next turn's tokens), EOS included. tok may be NULL:
+ * pieces are then empty (token ids only) and EOS comes from config.json.
+ * On error the status is returned and the session keeps what was stepped.
+ * result may be NULL. */
 DSV3_API int dsv3_generate(dsv3_session *s, const dsv3_tokenizer *tok, dsv3_sampler *sampler,
                            const int32_t *prompt, size_t n_prompt, const struct dsv3_generate_params *params,
                            struct dsv3_generate_result *result);
