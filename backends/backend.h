@@ -26,16 +26,42 @@
  * into micro-batches), so backends may size stack arrays by it. */
 #define DSV3_MAX_UBATCH 64
 
-/* Stored weight types. Values are internal (not ABI). */
+/* Stored weight types. Values are internal (not ABI). The block types are
+ * bit-exact with ggml's layouts (GGUF files are read as they are). */
 enum dsv3_wtype {
     DSV3_W_F32 = 0,
-    DSV3_W_F16 = 1,
-    DSV3_W_BF16 = 2,
-    DSV3_W_F8_E4M3 = 3, /* e4m3fn with an f32 scale per block_r x block_c block */
+    DSV3_W_F16,
+    DSV3_W_BF16,
+    DSV3_W_F8_E4M3, /* e4m3fn with an f32 scale per block_r x block_c block */
+    /* ggml block types: QK elements per block, fixed bytes per block */
+    DSV3_W_Q8_0,
+    DSV3_W_Q4_0,
+    DSV3_W_Q4_1,
+    DSV3_W_Q5_0,
+    DSV3_W_Q5_1,
+    DSV3_W_Q2_K,
+    DSV3_W_Q3_K,
+    DSV3_W_Q4_K,
+    DSV3_W_Q5_K,
+    DSV3_W_Q6_K,
+    DSV3_W_IQ4_NL,
+    DSV3_W_IQ4_XS,
+    DSV3_W_IQ1_S,
+    DSV3_W_IQ1_M,
+    DSV3_W_IQ2_XXS,
+    DSV3_W_IQ2_XS,
+    DSV3_W_IQ2_S,
+    DSV3_W_IQ3_XXS,
+    DSV3_W_IQ3_S,
     DSV3_W_COUNT
 };
 
 const char *dsv3_wtype_name(int t);
+/* Elements per block (1 for plain types) and bytes per block. */
+int dsv3_wtype_block(int t);
+size_t dsv3_wtype_block_bytes(int t);
+/* Bytes of a row of n elements (n a multiple of the block), 0 if invalid. */
+size_t dsv3_wtype_row_bytes(int t, int64_t n);
 /* Bytes per element of a plain (non-block) type. */
 size_t dsv3_wtype_size(int t);
 

@@ -45,21 +45,3 @@ const char *dsv3_backend_name(int index, int *available) {
     return b ? b->name : NULL;
 }
 
-const char *dsv3_wtype_name(int t) {
-    switch (t) {
-    case DSV3_W_F32: return "f32";
-    case DSV3_W_F16: return "f16";
-    case DSV3_W_BF16: return "bf16";
-    case DSV3_W_F8_E4M3: return "fp8_e4m3";
-    default: return "unknown";
-    }
-}
-
-size_t dsv3_wtype_size(int t) {
-    switch (t) {
-    case DSV3_W_F32: return 4;
-    case DSV3_W_F16: case DSV3_W_BF16: return 2;
-    case DSV3_W_F8_E4M3: return 1;
-    default: return 0;
-    }
-}
