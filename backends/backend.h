@@ -89,7 +89,14 @@ typedef struct dsv3_mla_args {
     const float *q;     /* [n_tok][n_heads][dn+dr], rope applied           */
     const float *kv;    /* latent cache [pos][kvl] (normalized)            */
     const float *pe;    /* rope key cache [pos][dr]                        */
-    const dsv3_weight *wkv_b; /* [n_heads*(dn+dv)][kvl]                   */
+    /* The key/value up-projections, in one of two stored forms:
+     *  - wkv_b [n_heads*(dn+dv)][kvl] (HF kv_b_proj, GGUF legacy attn_kv_b):
+     *    per head dn key rows then dv value rows; the key part is used
+     *    transposed;
+     *  - wk_b [n_heads*kvl][dn] and wv_b [n_heads*dv][kvl] (GGUF attn_k_b /
+     *    attn_v_b): the key part already transposed. Used when wk_b != NULL. */
+    const dsv3_weight *wkv_b;
+    const dsv3_weight *wk_b, *wv_b;
     float scale;        /* softmax scale                                   */
     float *out;         /* [n_tok][n_heads][dv]                            */
     float *scratch;     /* >= dsv3_mla_scratch_floats(pos0+n_tok, kvl)     */

@@ -66,7 +66,9 @@ static void attention(dsv3_session *s, const layer_weights *L, int il, int pos0,
 
     dsv3_mla_args a = {
         .n_tok = n, .pos0 = pos0, .n_heads = nh, .dn = dn, .dr = dr, .dv = dv, .kvl = kvl,
-        .q = b->q, .kv = s->kv[il], .pe = s->pe[il], .wkv_b = &L->kv_b, .scale = s->attn_scale,
+        .q = b->q, .kv = s->kv[il], .pe = s->pe[il], .scale = s->attn_scale,
+        .wkv_b = L->kv_split ? NULL : &L->kv_b, .wk_b = L->kv_split ? &L->k_b : NULL,
+        .wv_b = L->kv_split ? &L->v_b : NULL,
         .out = b->attn, .scratch = b->mla_scratch,
     };
     o->mla_attention(be, &a);

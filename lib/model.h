@@ -17,6 +17,8 @@ typedef struct layer_weights {
     dsv3_weight q_a, q_a_norm, q_b; /* with q LoRA                       */
     dsv3_weight q;                  /* without (V2-Lite)                 */
     dsv3_weight kv_a, kv_a_norm, kv_b, o;
+    int kv_split;                   /* 1: k_b/v_b below instead of kv_b  */
+    dsv3_weight k_b, v_b;           /* [nh*kvl][dn], [nh*dv][kvl]        */
     /* FFN: dense, or MoE = router + routed experts + shared experts */
     int is_moe;
     ffn_weights dense;
@@ -39,10 +41,27 @@ struct dsv3_model {
     int n_threads;
     uint64_t n_params;
     char weight_dtype[16];
+    int type_counts[DSV3_W_COUNT];  /* matrices per stored type           */
+    void *source;                   /* format loader's state (GGUF file)  */
+    void (*free_source)(void *);
     void **aligned_copies;          /* tensors copied only for alignment */
     int n_aligned_copies;
     dsv3_err err;
 };
+
+/* Shared by the format loaders (model.c). */
+/* data itself if aligned for its type, else a private aligned copy (freed
+ * with the model; safetensors does not promise alignment). NULL: no memory. */
+const void *model_aligned(dsv3_model *m, const void *data, size_t nbytes, size_t align);
+/* Count a bound weight and hand it to the backend. */
+int model_add_weight(dsv3_model *m, dsv3_weight *w, dsv3_err *e);
+/* Name the type most matrices are stored in (info.weight_dtype). */
+void model_set_weight_dtype(dsv3_model *m);
+uint64_t model_kv_bytes_per_token(const dsv3_model *m);
+
+/* Format loaders: fill cfg and every weight of an allocated model whose
+ * backend is initialized. */
+int model_load_hf(dsv3_model *m, const char *path, int use_mmap, dsv3_err *e);
 
 /* YaRN / RoPE tables derived once from the config. */
 void rope_inv_freq(const dsv3_config *c, double *inv_freq /* [dr/2] */);

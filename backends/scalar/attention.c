@@ -6,7 +6,8 @@
  *   score[t] = q_nope . (W_kb c_t) + q_pe . k_pe_t = (W_kb^T q_nope) . c_t + q_pe . k_pe_t
  *   out      = sum_t p_t W_vb c_t = W_vb (sum_t p_t c_t)
  * so per head we project the query into latent space once and never
- * decompress the cache. */
+ * decompress the cache. GGUF files may store W_kb already transposed
+ * (attn_k_b), which turns the projection into plain row dots. */
 #include <math.h>
 #include <string.h>
 
@@ -22,8 +23,12 @@ void scalar_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
         const int n_pos = a->pos0 + t + 1; /* causal: positions 0..pos */
         for (int h = 0; h < a->n_heads; h++) {
             const float *q = a->q + ((size_t)t * a->n_heads + h) * qd;
-            memset(q_lat, 0, sizeof(float) * (size_t)a->kvl);
-            for (int i = 0; i < a->dn; i++) scalar_row_axpy(a->wkv_b, (int64_t)h * hd + i, q[i], q_lat);
+            if (a->wk_b) {
+                for (int c = 0; c < a->kvl; c++) q_lat[c] = scalar_row_dot(a->wk_b, (int64_t)h * a->kvl + c, q);
+            } else {
+                memset(q_lat, 0, sizeof(float) * (size_t)a->kvl);
+                for (int i = 0; i < a->dn; i++) scalar_row_axpy(a->wkv_b, (int64_t)h * hd + i, q[i], q_lat);
+            }
             float mx = -INFINITY;
             for (int p = 0; p < n_pos; p++) {
                 const float *c = a->kv + (size_t)p * a->kvl, *k = a->pe + (size_t)p * a->dr;
@@ -42,7 +47,9 @@ void scalar_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
                 for (int i = 0; i < a->kvl; i++) o_lat[i] += w * c[i];
             }
             float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
-            for (int j = 0; j < a->dv; j++) o[j] = scalar_row_dot(a->wkv_b, (int64_t)h * hd + a->dn + j, o_lat);
+            for (int j = 0; j < a->dv; j++)
+                o[j] = a->wk_b ? scalar_row_dot(a->wv_b, (int64_t)h * a->dv + j, o_lat)
+                               : scalar_row_dot(a->wkv_b, (int64_t)h * hd + a->dn + j, o_lat);
         }
     }
 }
