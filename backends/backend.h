@@ -99,7 +99,8 @@ typedef struct dsv3_mla_args {
     const dsv3_weight *wk_b, *wv_b;
     float scale;        /* softmax scale                                   */
     float *out;         /* [n_tok][n_heads][dv]                            */
-    float *scratch;     /* >= dsv3_mla_scratch_floats(pos0+n_tok, kvl)     */
+    float *scratch;     /* >= n_threads * dsv3_mla_scratch_floats(n_ctx, kvl),
+                           n_threads as given to the backend's init       */
 } dsv3_mla_args;
 
 #define dsv3_mla_scratch_floats(n_pos, kvl) ((size_t)(n_pos) + 2 * (size_t)(kvl))

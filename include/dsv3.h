@@ -100,7 +100,8 @@ typedef struct dsv3_model dsv3_model;
 struct dsv3_model_params {
     size_t struct_size;   /* = sizeof(struct dsv3_model_params)          */
     const char *backend;  /* "auto" (default), "scalar", ...; not kept   */
-    int n_threads;        /* 0 = library default                          */
+    int n_threads;        /* 0 = one per online CPU; results are the same
+                             bit for bit for any thread count            */
     int use_mmap;         /* 1 (default): map weights; 0: read into RAM   */
 };
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model.h"
 
@@ -60,6 +61,13 @@ void dsv3_model_free(dsv3_model *m) {
     free(m);
 }
 
+/* One thread per online CPU: decode is bound by memory bandwidth, which
+ * every core adds to. */
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
 static int load(const char *path, const struct dsv3_model_params *up, dsv3_model *m, dsv3_err *e) {
     struct dsv3_model_params p = dsv3_model_params_default();
     if (up) {
@@ -77,7 +85,7 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
     /* The backend comes first: binding hands every weight to it. */
     m->ops = dsv3_backend_find(p.backend, e);
     if (!m->ops) return DSV3_ERR_BACKEND;
-    m->n_threads = p.n_threads ? p.n_threads : 1;
+    m->n_threads = p.n_threads ? p.n_threads : default_threads();
     dsv3_backend_params bp = {m->n_threads};
     int rc = m->ops->init(&bp, &m->be, e);
     if (rc) return rc;

@@ -4,7 +4,7 @@
  *   greedy: the stored continuation token for token, and its step logits;
  *   mtp:    MTP logits for every row.
  * Tolerance: the README's f32_compute.max_abs (2e-3) for logits; gate
- * weights 1e-4. Usage: test_golden [SHARED_DIR] [BACKEND] */
+ * weights 1e-4. Usage: test_golden [SHARED_DIR] [BACKEND] [THREADS] */
 #include <math.h>
 #include <stdint.h>
 
@@ -13,6 +13,7 @@
 
 static const char *shared = "../shared";
 static const char *backend = "scalar";
+static int n_threads = 1;
 
 static float *read_f32(const char *rel, size_t expect) {
     char p[1024];
@@ -43,6 +44,7 @@ static dsv3_model *open_model(const char *ckpt) {
     snprintf(p, sizeof p, "%s/golden/%s", shared, ckpt);
     struct dsv3_model_params mp = dsv3_model_params_default();
     mp.backend = backend;
+    mp.n_threads = n_threads;
     dsv3_model *m = NULL;
     if (dsv3_model_load(p, &mp, &m, err, sizeof err)) { fprintf(stderr, "FATAL: load %s: %s\n", p, err); exit(2); }
     return m;
@@ -179,11 +181,12 @@ static void case_mtp(const json_value *c, dsv3_model *m, int V) {
 int main(int argc, char **argv) {
     if (argc > 1) shared = argv[1];
     if (argc > 2) backend = argv[2];
+    if (argc > 3) n_threads = atoi(argv[3]);
     char p[1024];
     snprintf(p, sizeof p, "%s/golden/manifest.json", shared);
     json_doc *man = load_json(p);
     const json_value *cases = json_get(json_root(man), "cases"), *ckpts = json_get(json_root(man), "checkpoints");
-    printf("golden cases on backend '%s'\n", backend);
+    printf("golden cases on backend '%s', %d thread(s)\n", backend, n_threads);
     for (size_t ci = 0; ci < ckpts->n; ci++) {
         const char *ck = ckpts->keys[ci];
         dsv3_model *m = open_model(json_get(&ckpts->items[ci], "path")->str);

@@ -13,43 +13,54 @@
 
 #include "scalar.h"
 
-void scalar_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
-    (void)be;
+typedef struct mla_job {
+    const dsv3_mla_args *a;
+} mla_job;
+
+/* Heads are independent: each thread takes a contiguous range of
+ * (token, head) pairs and its own slice of the scratch. */
+static void mla_part(void *ctx, int ith, int nth) {
+    const dsv3_mla_args *a = ((const mla_job *)ctx)->a;
     const int qd = a->dn + a->dr, hd = a->dn + a->dv;
-    float *q_lat = a->scratch;            /* [kvl] */
+    float *q_lat = a->scratch + (size_t)ith * dsv3_mla_scratch_floats(a->pos0 + a->n_tok, a->kvl);
     float *o_lat = q_lat + a->kvl;        /* [kvl] */
     float *score = o_lat + a->kvl;        /* [n_pos] */
-    for (int t = 0; t < a->n_tok; t++) {
+    long i0, i1;
+    dsv3_split((long)a->n_tok * a->n_heads, ith, nth, &i0, &i1);
+    for (long it = i0; it < i1; it++) {
+        const int t = (int)(it / a->n_heads), h = (int)(it % a->n_heads);
         const int n_pos = a->pos0 + t + 1; /* causal: positions 0..pos */
-        for (int h = 0; h < a->n_heads; h++) {
-            const float *q = a->q + ((size_t)t * a->n_heads + h) * qd;
-            if (a->wk_b) {
-                for (int c = 0; c < a->kvl; c++) q_lat[c] = scalar_row_dot(a->wk_b, (int64_t)h * a->kvl + c, q);
-            } else {
-                memset(q_lat, 0, sizeof(float) * (size_t)a->kvl);
-                for (int i = 0; i < a->dn; i++) scalar_row_axpy(a->wkv_b, (int64_t)h * hd + i, q[i], q_lat);
-            }
-            float mx = -INFINITY;
-            for (int p = 0; p < n_pos; p++) {
-                const float *c = a->kv + (size_t)p * a->kvl, *k = a->pe + (size_t)p * a->dr;
-                float s = 0.0f, r = 0.0f;
-                for (int i = 0; i < a->kvl; i++) s += q_lat[i] * c[i];
-                for (int i = 0; i < a->dr; i++) r += q[a->dn + i] * k[i];
-                score[p] = (s + r) * a->scale;
-                if (score[p] > mx) mx = score[p];
-            }
-            float sum = 0.0f;
-            for (int p = 0; p < n_pos; p++) { score[p] = expf(score[p] - mx); sum += score[p]; }
-            memset(o_lat, 0, sizeof(float) * (size_t)a->kvl);
-            for (int p = 0; p < n_pos; p++) {
-                const float *c = a->kv + (size_t)p * a->kvl;
-                float w = score[p] / sum;
-                for (int i = 0; i < a->kvl; i++) o_lat[i] += w * c[i];
-            }
-            float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
-            for (int j = 0; j < a->dv; j++)
-                o[j] = a->wk_b ? scalar_row_dot(a->wv_b, (int64_t)h * a->dv + j, o_lat)
-                               : scalar_row_dot(a->wkv_b, (int64_t)h * hd + a->dn + j, o_lat);
+        const float *q = a->q + ((size_t)t * a->n_heads + h) * qd;
+        if (a->wk_b) {
+            for (int c = 0; c < a->kvl; c++) q_lat[c] = scalar_row_dot(a->wk_b, (int64_t)h * a->kvl + c, q);
+        } else {
+            memset(q_lat, 0, sizeof(float) * (size_t)a->kvl);
+            for (int i = 0; i < a->dn; i++) scalar_row_axpy(a->wkv_b, (int64_t)h * hd + i, q[i], q_lat);
         }
+        float mx = -INFINITY;
+        for (int p = 0; p < n_pos; p++) {
+            const float *c = a->kv + (size_t)p * a->kvl, *k = a->pe + (size_t)p * a->dr;
+            float s = 0.0f, r = 0.0f;
+            for (int i = 0; i < a->kvl; i++) s += q_lat[i] * c[i];
+            for (int i = 0; i < a->dr; i++) r += q[a->dn + i] * k[i];
+            score[p] = (s + r) * a->scale;
+            if (score[p] > mx) mx = score[p];
+        }
+        float sum = 0.0f;
+        for (int p = 0; p < n_pos; p++) { score[p] = expf(score[p] - mx); sum += score[p]; }
+        memset(o_lat, 0, sizeof(float) * (size_t)a->kvl);
+        for (int p = 0; p < n_pos; p++) {
+            const float *c = a->kv + (size_t)p * a->kvl;
+            float w = score[p] / sum;
+            for (int i = 0; i < a->kvl; i++) o_lat[i] += w * c[i];
+        }
+        float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
+        for (int j = 0; j < a->dv; j++)
+            o[j] = a->wk_b ? scalar_row_dot(a->wv_b, (int64_t)h * a->dv + j, o_lat)
+                           : scalar_row_dot(a->wkv_b, (int64_t)h * hd + a->dn + j, o_lat);
     }
+}
+void scalar_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
+    mla_job j = {a};
+    dsv3_pool_run(scalar_pool(be), mla_part, &j);
 }

@@ -82,8 +82,25 @@ float scalar_vec_at(const dsv3_weight *w, int64_t c) {
     }
 }
 
+typedef struct matmul_job {
+    const dsv3_weight *w;
+    const float *x;
+    float *y;
+    int n;
+} matmul_job;
+
+/* Each thread owns a contiguous slice of the rows for every token, so it
+ * streams a disjoint part of the weight. */
+static void matmul_part(void *ctx, int ith, int nth) {
+    const matmul_job *j = ctx;
+    long r0, r1;
+    dsv3_split((long)j->w->rows, ith, nth, &r0, &r1);
+    for (int t = 0; t < j->n; t++)
+        for (long r = r0; r < r1; r++)
+            j->y[(size_t)t * j->w->rows + r] = scalar_row_dot(j->w, r, j->x + (size_t)t * j->w->cols);
+}
+
 void scalar_matmul(dsv3_backend *be, const dsv3_weight *w, const float *x, float *y, int n) {
-    (void)be;
-    for (int t = 0; t < n; t++)
-        for (int64_t r = 0; r < w->rows; r++) y[(size_t)t * w->rows + r] = scalar_row_dot(w, r, x + (size_t)t * w->cols);
+    matmul_job j = {w, x, y, n};
+    dsv3_pool_run(scalar_pool(be), matmul_part, &j);
 }

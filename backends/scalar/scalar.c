@@ -6,20 +6,30 @@
 #include "scalar.h"
 
 struct dsv3_backend {
-    int n_threads;
+    dsv3_pool *pool;
 };
+
+dsv3_pool *scalar_pool(dsv3_backend *be) { return be ? be->pool : NULL; }
 
 static int scalar_available(void) { return 1; }
 
 static int scalar_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e) {
     dsv3_backend *be = calloc(1, sizeof *be);
     if (!be) return err_set(e, DSV3_ERR_NO_MEMORY, "scalar backend: out of memory");
-    be->n_threads = p ? p->n_threads : 1;
+    be->pool = dsv3_pool_create(p && p->n_threads > 0 ? p->n_threads : 1);
+    if (!be->pool) {
+        free(be);
+        return err_set(e, DSV3_ERR_BACKEND, "scalar backend: cannot start %d threads", p ? p->n_threads : 1);
+    }
     *out = be;
     return DSV3_OK;
 }
 
-static void scalar_free(dsv3_backend *be) { free(be); }
+static void scalar_free(dsv3_backend *be) {
+    if (!be) return;
+    dsv3_pool_free(be->pool);
+    free(be);
+}
 
 /* The CPU computes straight from the mapped file: nothing to upload. */
 static int scalar_upload_weight(dsv3_backend *be, dsv3_weight *w, dsv3_err *e) {

@@ -5,6 +5,10 @@
 #define DSV3_SCALAR_H
 
 #include "backend.h"
+#include "cpu/pool.h"
+
+/* The backend's thread pool (may be NULL). */
+dsv3_pool *scalar_pool(dsv3_backend *be);
 
 /* sum_c W[r][c] * x[c] */
 float scalar_row_dot(const dsv3_weight *w, int64_t r, const float *x);

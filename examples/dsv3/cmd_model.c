@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "dsv3.h"
@@ -33,8 +34,17 @@ static int parse(int argc, char **argv, opts *o, const char *cmd) {
     return 1;
 }
 
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static double g_load_ms;
+
 static dsv3_model *load(const opts *o, const char *cmd) {
     struct dsv3_model_params p = dsv3_model_params_default();
+    double t0 = now_ms();
     p.backend = o->backend;
     p.n_threads = o->threads;
     p.use_mmap = !o->no_mmap;
@@ -42,6 +52,7 @@ static dsv3_model *load(const opts *o, const char *cmd) {
     dsv3_model *m = NULL;
     int rc = dsv3_model_load(o->model, &p, &m, err, sizeof err);
     if (rc) fprintf(stderr, "dsv3 %s: %s (%s)\n", cmd, err, dsv3_status_string(rc));
+    g_load_ms = now_ms() - t0;
     return m;
 }
 
@@ -67,6 +78,7 @@ int cmd_info(int argc, char **argv) {
            i.n_shared_experts);
     printf("max context       %d\n", i.max_context);
     printf("KV cache          %llu bytes/token\n", (unsigned long long)i.kv_bytes_per_token);
+    printf("load time         %.1f ms\n", g_load_ms);
     dsv3_model_free(m);
     return 0;
 }
