@@ -151,6 +151,17 @@ struct dsv3_model_info {
     uint64_t bytes_mapped;        /* bytes of weight files mapped        */
     uint64_t kv_bytes_per_token;  /* latent KV cache bytes per position,
                                      all main layers                     */
+    /* appended in 0.1: */
+    uint64_t decode_bytes_per_token; /* weight bytes one decoded token reads
+                                     (main model: attention, dense FFN,
+                                     router, shared + k routed experts,
+                                     norms, output head, one embedding row) */
+    uint64_t decode_bytes_head;        /* of which: embedding row, final
+                                          norm, output head               */
+    uint64_t decode_bytes_dense_layer; /* one dense layer (mean)          */
+    uint64_t decode_bytes_moe_layer;   /* one MoE layer (mean)            */
+    int32_t n_moe_layers;
+    int32_t n_group, topk_group;
 };
 
 /* Fill *info (whose struct_size the caller sets). Thread-safe. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -68,6 +69,32 @@ static int default_threads(void) {
     return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
+/* 1 if the file starts with the GGUF magic, 0 if not, -1 (e set) if it
+ * cannot be read. */
+static int is_gguf(const char *path, dsv3_err *e) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err_set(e, errno == ENOENT || errno == ENOTDIR ? DSV3_ERR_NOT_FOUND : DSV3_ERR_IO, "%s: cannot open: %s", path,
+                strerror(errno));
+        return -1;
+    }
+    unsigned char magic[4];
+    size_t got = 0;
+    while (got < sizeof magic) {
+        ssize_t r = read(fd, magic + got, sizeof magic - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            err_set(e, DSV3_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return got == sizeof magic && memcmp(magic, "GGUF", 4) == 0;
+}
+
 static int load(const char *path, const struct dsv3_model_params *up, dsv3_model *m, dsv3_err *e) {
     struct dsv3_model_params p = dsv3_model_params_default();
     if (up) {
@@ -90,7 +117,10 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
     int rc = m->ops->init(&bp, &m->be, e);
     if (rc) return rc;
     if (S_ISDIR(sb.st_mode)) return model_load_hf(m, path, p.use_mmap, e);
-    return err_set(e, DSV3_ERR_UNSUPPORTED, "%s: not a checkpoint directory (GGUF files are not supported yet)", path);
+    rc = is_gguf(path, e);
+    if (rc < 0) return e->status;
+    if (rc) return model_load_gguf(m, path, p.use_mmap, e);
+    return err_set(e, DSV3_ERR_UNSUPPORTED, "%s: neither a checkpoint directory nor a GGUF file", path);
 }
 
 int dsv3_model_load(const char *path, const struct dsv3_model_params *params, dsv3_model **out, char *err,
@@ -130,6 +160,46 @@ uint64_t model_kv_bytes_per_token(const dsv3_model *m) {
     return (uint64_t)(m->cfg.kv_lora_rank + m->cfg.qk_rope_head_dim) * (uint64_t)m->cfg.n_layers * sizeof(float);
 }
 
+static uint64_t wbytes(const dsv3_weight *w) {
+    if (!w->data) return 0;
+    if (w->type == DSV3_W_F8_E4M3) /* plus its block scales */
+        return (uint64_t)w->rows * w->row_stride +
+               (uint64_t)((w->rows + w->block_r - 1) / w->block_r) * (uint64_t)w->scale_cols * 4;
+    return (uint64_t)w->rows * w->row_stride;
+}
+
+static uint64_t ffn_bytes(const ffn_weights *f) { return wbytes(&f->gate) + wbytes(&f->up) + wbytes(&f->down); }
+
+/* Weight bytes streamed per decoded token: the memory-bandwidth roofline
+ * of decode is bandwidth / this. Routed experts count k average experts. */
+typedef struct decode_bytes {
+    uint64_t head, dense, moe; /* head; sums over dense and MoE layers */
+    int n_dense, n_moe;
+} decode_bytes;
+
+static decode_bytes model_decode_bytes(const dsv3_model *m) {
+    const dsv3_config *c = &m->cfg;
+    decode_bytes d = {m->embed.row_stride + wbytes(&m->out_norm) + wbytes(&m->lm_head), 0, 0, 0, 0};
+    for (int il = 0; il < c->n_layers; il++) {
+        const layer_weights *L = &m->layers[il];
+        const dsv3_weight *att[] = {&L->attn_norm, &L->ffn_norm, &L->q_a, &L->q_a_norm, &L->q_b, &L->q,
+                                    &L->kv_a, &L->kv_a_norm, &L->kv_b, &L->k_b, &L->v_b, &L->o};
+        uint64_t b = 0;
+        for (size_t k = 0; k < sizeof att / sizeof att[0]; k++) b += wbytes(att[k]);
+        if (!L->is_moe) {
+            d.dense += b + ffn_bytes(&L->dense);
+            d.n_dense++;
+            continue;
+        }
+        b += wbytes(&L->router) + (L->has_shared ? ffn_bytes(&L->shared) : 0);
+        uint64_t all = 0;
+        for (int e = 0; e < c->n_routed_experts; e++) all += ffn_bytes(&L->experts[e]);
+        d.moe += b + all / (uint64_t)c->n_routed_experts * (uint64_t)c->n_experts_per_tok;
+        d.n_moe++;
+    }
+    return d;
+}
+
 int dsv3_model_get_info(const dsv3_model *m, struct dsv3_model_info *info) {
     if (!m || !info) return DSV3_ERR_INVALID_ARG;
     size_t n = info->struct_size;
@@ -159,8 +229,16 @@ int dsv3_model_get_info(const dsv3_model *m, struct dsv3_model_info *info) {
     i.n_mtp_layers = c->n_mtp_layers;
     i.n_threads = m->n_threads;
     i.n_params = m->n_params;
-    i.bytes_mapped = st_bytes_mapped(m->st);
+    i.bytes_mapped = st_bytes_mapped(m->st) + m->source_bytes;
     i.kv_bytes_per_token = model_kv_bytes_per_token(m);
+    decode_bytes db = model_decode_bytes(m);
+    i.decode_bytes_per_token = db.head + db.dense + db.moe;
+    i.decode_bytes_head = db.head;
+    i.decode_bytes_dense_layer = db.n_dense ? db.dense / (uint64_t)db.n_dense : 0;
+    i.decode_bytes_moe_layer = db.n_moe ? db.moe / (uint64_t)db.n_moe : 0;
+    i.n_moe_layers = db.n_moe;
+    i.n_group = c->n_group;
+    i.topk_group = c->topk_group;
     memcpy(info, &i, n < sizeof i ? n : sizeof i);
     return DSV3_OK;
 }

@@ -683,10 +683,15 @@ static int write_shard(struct writer *w, const struct tlist *tl, const char *dir
 
 /* ---- config.json --------------------------------------------------------- */
 
-static int write_config(const char *dir, const struct shape *s, enum dtype mode) {
+static int write_config(const char *dir, const struct shape *s, const struct shape *full, enum dtype mode) {
     struct sb b = {0};
     char n1[40], n2[40], n3[40];
     sb_printf(&b, "{\n  \"architectures\": [\"%s\"],\n", s->arch);
+    /* What this checkpoint was cut from: `dsv3 bench` predicts the full
+     * model's speed from it. Loaders ignore unknown keys. */
+    sb_printf(&b, "  \"dsv3_synth\": {\"shape\": \"%s\", \"full_num_hidden_layers\": %d, "
+                  "\"full_first_k_dense_replace\": %d, \"full_n_routed_experts\": %d},\n",
+              full->name, full->layers, full->dense, full->experts);
     sb_printf(&b, "  \"attention_bias\": false,\n");
     sb_printf(&b, "  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n", s->bos, s->eos);
     sb_printf(&b, "  \"first_k_dense_replace\": %d,\n", s->dense);
@@ -992,7 +997,7 @@ int cmd_synth(int argc, char **argv) {
         if (write_small_file(dir, "model.safetensors.index.json", idx.p, idx.n)) goto done;
     }
     /* config.json last: a directory with a config is a complete checkpoint. */
-    if (write_config(dir, &s, mode)) goto done;
+    if (write_config(dir, &s, &SHAPES[si], mode)) goto done;
 
     printf("synth: %s shape=%s dtype=%s seed=%llu: %d layers (%d dense) + %d MTP, %d experts "
            "(top-%d, %d groups, top-%d groups)\n",

@@ -20,6 +20,7 @@ static void usage(FILE *f) {
             "  run         -m PATH (-p PROMPT | --tokens 1,2,3) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "              [--min-p P] [--repeat-penalty R] [--seed S] [-c CTX] [-t N] [--backend NAME]\n"
             "  chat        -m PATH [sampling options]   (/reset, /quit)\n"
+            "  bench       -m PATH [-p 512] [-n 128] [-t N] [--backend NAME] [--json]\n"
             "  version\n",
             dsv3_version_string());
 }
@@ -31,6 +32,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "logits")) return cmd_logits(argc - 1, argv + 1);
     if (!strcmp(c, "mtp-logits")) return cmd_mtp_logits(argc - 1, argv + 1);
     if (!strcmp(c, "synth")) return cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) { printf("%s\n", dsv3_version_string()); return 0; }
     if (!strcmp(c, "help") || !strcmp(c, "-h") || !strcmp(c, "--help")) { usage(stdout); return 0; }
     fprintf(stderr, "dsv3: unknown command '%s'\n", c);
