@@ -65,6 +65,49 @@ got = np.fromfile(out, dtype="<f4") if r.returncode == 0 else np.array([np.nan])
 check(r.returncode == 0 and got.size == 4 * 1024 and np.isfinite(got).all() and 0.1 < np.abs(got).max() < 1e3,
       "logits on a synthesized checkpoint: " + r.stderr)
 
+# text commands with the real DeepSeek-V3 tokenizer
+tokdir = os.path.join(shared, "tokenizer", "deepseek-v3")
+enc = [json.loads(l) for l in open(os.path.join(tokdir, "golden-encode.jsonl"), encoding="utf-8")]
+for c in enc[:40]:
+    if not c["text"] or "\x00" in c["text"]:
+        continue
+    r = subprocess.run([dsv3, "tokenize", "--tokenizer", tokdir, "--text", c["text"], "--bos"], capture_output=True, text=True)
+    check(r.returncode == 0 and json.loads(r.stdout) == c["ids_with_bos"], "tokenize --bos: " + repr(c["text"][:40]))
+    r = subprocess.run([dsv3, "detokenize", "--tokenizer", tokdir, "--ids", ",".join(map(str, c["ids"]))], capture_output=True)
+    check(r.returncode == 0 and r.stdout == (c["decoded"] + "\n").encode("utf-8"), "detokenize: " + repr(c["text"][:40]))
+chat = [json.loads(l) for l in open(os.path.join(tokdir, "golden-chat.jsonl"), encoding="utf-8")]
+for i, c in enumerate(chat):
+    mf = os.path.join(tmp, f"msgs{i}.json")
+    json.dump(c["messages"], open(mf, "w", encoding="utf-8"))
+    args = [dsv3, "chat-template", "--tokenizer", tokdir, "--messages", mf] + (["--add-generation-prompt"] if c["add_generation_prompt"] else [])
+    r = subprocess.run(args, capture_output=True)
+    check(r.returncode == 0 and r.stdout.decode("utf-8") == c["text"], f"chat-template case {i}")
+
+# run: token ids in, token ids out, on a golden checkpoint without a tokenizer
+g = case["tiny-v3/fp8/greedy"]
+r = run("run", "-m", os.path.join(shared, "golden", "tiny-v3", "fp8"), "--tokens", ",".join(map(str, g["prompt"])),
+        "-n", str(len(g["generated"])), "--temp", "0")
+out_ids = [int(x) for x in r.stdout.split("out:")[1].split()] if "out:" in r.stdout else []
+check(r.returncode == 0 and out_ids == g["generated"], "run --tokens greedy: " + r.stdout + r.stderr)
+print("dsv3 run (tiny-v3/fp8, greedy):\n" + r.stdout.strip())
+
+# chat from a pipe on a checkpoint directory that has a tokenizer: a tiny
+# random model with DeepSeek-V3's vocabulary size, beside the real tokenizer
+cdir = os.path.join(tmp, "chatmodel")
+r = run("synth", "--shape", "tiny", "--vocab", "129280", "--no-mtp", "--seed", "11", "-o", cdir)
+check(r.returncode == 0, "synth --vocab: " + r.stderr)
+for src in (os.path.join(tokdir, "tokenizer.json"), os.path.join(tokdir, "tokenizer_config.json")):
+    dst = os.path.join(cdir, os.path.basename(src))
+    if not os.path.exists(dst):
+        os.symlink(os.path.abspath(src), dst)
+r = subprocess.run([dsv3, "chat", "-m", cdir, "-n", "8", "--seed", "3"], input=b"Hello!\nHow are you?\n/reset\nAgain\n/quit\n",
+                   capture_output=True, timeout=120)
+check(r.returncode == 0 and r.stderr.count(b"stop: max tokens") + r.stderr.count(b"stop: eos") == 3,
+      "chat from a pipe: " + r.stderr.decode(errors="replace")[-400:])
+r = subprocess.run([dsv3, "run", "-m", cdir, "-p", "Hello", "-n", "8", "--seed", "5"], capture_output=True, timeout=60)
+r2 = subprocess.run([dsv3, "run", "-m", cdir, "-p", "Hello", "-n", "8", "--seed", "5"], capture_output=True, timeout=60)
+check(r.returncode == 0 and r.stdout == r2.stdout and b"generated 8 tokens" in r.stderr, "run -p is reproducible with a seed")
+
 # errors: non-zero exit, the library's message on stderr
 r = run("info")
 check(r.returncode == 2 and "-m" in r.stderr, "info without -m")

@@ -742,7 +742,7 @@ static int write_config(const char *dir, const struct shape *s, const struct sha
 static void synth_usage(FILE *f) {
     fprintf(f,
             "usage: dsv3 synth --shape tiny|v2-lite|v3|k2|moonlight [--layers N] [--experts N]\n"
-            "                  [--dtype f32|bf16|fp8] [--seed S] [--shard-mb MB] [--no-mtp] -o DIR\n"
+            "                  [--dtype f32|bf16|fp8] [--seed S] [--shard-mb MB] [--vocab N] [--no-mtp] -o DIR\n"
             "  Write a random-weight checkpoint (config.json + safetensors) in the\n"
             "  Hugging Face DeepSeek-V3 layout.\n"
             "  --layers N    keep N decoder layers (at least one MoE layer when N >= 2)\n"
@@ -750,6 +750,7 @@ static void synth_usage(FILE *f) {
             "  --dtype       f32, bf16 (default), or fp8 (e4m3, 128x128 block scales)\n"
             "  --seed S      PRNG seed (default 1); same seed, same values on any machine\n"
             "  --shard-mb MB split into shards of at most MB MiB (default 4096)\n"
+            "  --vocab N     vocabulary size (default: the shape's)\n"
             "  --no-mtp      no multi-token-prediction layer\n"
             "  --self-test   check the FP8 encoder on every code and exit\n");
 }
@@ -767,7 +768,7 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
 
 int cmd_synth(int argc, char **argv) {
     const char *shape_name = NULL, *dir = NULL, *dtype_s = "bf16";
-    long layers = -1, experts = -1, shard_mb = 4096;
+    long layers = -1, experts = -1, shard_mb = 4096, vocab = -1;
     uint64_t seed = 1;
     int no_mtp = 0;
 
@@ -785,7 +786,7 @@ int cmd_synth(int argc, char **argv) {
         }
         int takes = !strcmp(key, "--shape") || !strcmp(key, "--layers") ||
                     !strcmp(key, "--experts") || !strcmp(key, "--dtype") ||
-                    !strcmp(key, "--seed") || !strcmp(key, "--shard-mb") ||
+                    !strcmp(key, "--seed") || !strcmp(key, "--shard-mb") || !strcmp(key, "--vocab") ||
                     !strcmp(key, "-o") || !strcmp(key, "--out");
         if (takes && !val) {
             if (i + 1 >= argc) {
@@ -818,6 +819,11 @@ int cmd_synth(int argc, char **argv) {
         } else if (!strcmp(key, "--experts")) {
             if (parse_long(val, 1, 100000, &experts)) {
                 fprintf(stderr, "dsv3 synth: bad --experts '%s' (need 1..100000)\n", val);
+                return 2;
+            }
+        } else if (!strcmp(key, "--vocab")) {
+            if (parse_long(val, 2, 1L << 24, &vocab)) {
+                fprintf(stderr, "dsv3 synth: bad --vocab '%s' (need 2..16777216)\n", val);
                 return 2;
             }
         } else if (!strcmp(key, "--shard-mb")) {
@@ -872,6 +878,7 @@ int cmd_synth(int argc, char **argv) {
         s.layers = (int)layers;
     }
     if (no_mtp) s.mtp = 0;
+    if (vocab > 0) s.vocab = (int)vocab; /* e.g. to pair a small model with a real tokenizer */
     if (experts > 0) {
         if (experts < s.topk) {
             fprintf(stderr, "dsv3 synth: --experts %ld is below num_experts_per_tok %d\n", experts,

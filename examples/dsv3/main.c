@@ -33,6 +33,11 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "mtp-logits")) return cmd_mtp_logits(argc - 1, argv + 1);
     if (!strcmp(c, "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(c, "detokenize")) return cmd_detokenize(argc - 1, argv + 1);
+    if (!strcmp(c, "chat-template")) return cmd_chat_template(argc - 1, argv + 1);
+    if (!strcmp(c, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(c, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) { printf("%s\n", dsv3_version_string()); return 0; }
     if (!strcmp(c, "help") || !strcmp(c, "-h") || !strcmp(c, "--help")) { usage(stdout); return 0; }
     fprintf(stderr, "dsv3: unknown command '%s'\n", c);
