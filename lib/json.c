@@ -254,7 +254,7 @@ static size_t put_utf8(unsigned char *o, unsigned long cp)
 
 /* Length of the well-formed UTF-8 sequence at s[0..avail), or 0 if it is
  * not well-formed (overlong forms, UTF-16 surrogates, > U+10FFFF, bad or
- * missing continuation bytes). Follows the table in Unicode 15, 3.9-3.7. */
+ * missing continuation bytes), per Table 3-7 of the Unicode Standard. */
 static size_t utf8_seq_len(const unsigned char *s, size_t avail)
 {
     unsigned char c = s[0];

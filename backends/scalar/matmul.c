@@ -1,8 +1,36 @@
 /* matmul.c -- weight rows of every stored type against f32 activations. */
 #include <string.h>
 
+#include "quants/quants.h"
 #include "scalar.h"
 #include "wtype.h"
+
+/* ggml block types: each block is dequantized (bit-exactly) into a stack
+ * buffer, then used in f32. Blocks hold at most 256 elements. */
+#define QBLOCK_MAX 256
+
+static int is_block_type(int t) { return t >= DSV3_W_Q8_0 && t < DSV3_W_COUNT; }
+
+static float block_row_dot(const dsv3_weight *w, const uint8_t *row, const float *x) {
+    float buf[QBLOCK_MAX], acc = 0.0f;
+    const int bs = dsv3_wtype_block(w->type);
+    const size_t bb = dsv3_wtype_block_bytes(w->type);
+    for (int64_t c = 0; c + bs <= w->cols; c += bs, row += bb) {
+        dsv3_dequantize_row(w->type, row, buf, bs);
+        for (int j = 0; j < bs; j++) acc += buf[j] * x[c + j];
+    }
+    return acc;
+}
+
+static void block_row_axpy(const dsv3_weight *w, const uint8_t *row, float a, float *y) {
+    float buf[QBLOCK_MAX];
+    const int bs = dsv3_wtype_block(w->type);
+    const size_t bb = dsv3_wtype_block_bytes(w->type);
+    for (int64_t c = 0; c + bs <= w->cols; c += bs, row += bb) {
+        dsv3_dequantize_row(w->type, row, buf, bs);
+        for (int j = 0; j < bs; j++) y[c + j] += a * buf[j];
+    }
+}
 
 /* FP8 rows: the dequantized weight is q * scale of its 2-D block, so a row
  * dot is a sum over column blocks of (block scale) * (sum of q * x). */
@@ -39,7 +67,9 @@ float scalar_row_dot(const dsv3_weight *w, int64_t r, const float *x) {
         break;
     }
     case DSV3_W_F8_E4M3: acc = fp8_row_dot(w, r, x); break;
-    default: break;
+    default:
+        if (is_block_type(w->type)) acc = block_row_dot(w, row, x);
+        break;
     }
     return acc;
 }
@@ -68,7 +98,9 @@ void scalar_row_axpy(const dsv3_weight *w, int64_t r, float a, float *y) {
             y[c] += a * srow[c / w->block_c] * dsv3_fp8e4m3_to_f32(row[c]);
         break;
     }
-    default: break;
+    default:
+        if (is_block_type(w->type)) block_row_axpy(w, row, a, y);
+        break;
     }
 }
 
@@ -78,7 +110,15 @@ float scalar_vec_at(const dsv3_weight *w, int64_t c) {
     case DSV3_W_F32: return ((const float *)p)[c];
     case DSV3_W_BF16: return dsv3_bf16_to_f32(((const uint16_t *)p)[c]);
     case DSV3_W_F16: return dsv3_f16_to_f32(((const uint16_t *)p)[c]);
-    default: return 0.0f;
+    default:
+        if (is_block_type(w->type)) {
+            float buf[QBLOCK_MAX];
+            const int bs = dsv3_wtype_block(w->type);
+            dsv3_dequantize_row(w->type, (const uint8_t *)p + (size_t)(c / bs) * dsv3_wtype_block_bytes(w->type),
+                                buf, bs);
+            return buf[c % bs];
+        }
+        return 0.0f;
     }
 }
 

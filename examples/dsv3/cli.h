@@ -11,6 +11,7 @@ int cmd_logits(int argc, char **argv);
 int cmd_mtp_logits(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_chat_template(int argc, char **argv);
@@ -19,6 +20,8 @@ int cmd_chat(int argc, char **argv);
 
 /* "1,2,3" -> malloc'd array and *n; NULL on a malformed or empty list. */
 int32_t *parse_tokens(const char *s, int *n);
+/* The bundled demo model used when -m is not given (NULL if none). */
+const char *cli_default_model(void);
 /* Whole file, NUL-terminated, malloc'd; NULL on failure. */
 char *read_file(const char *path, size_t *len);
 

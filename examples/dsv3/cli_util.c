@@ -50,3 +50,18 @@ char *read_file(const char *path, size_t *len) {
     if (b) { b[n] = 0; if (len) *len = n; }
     return b;
 }
+
+/* The demo model committed with the sources (examples/models/...), found
+ * through the source path compiled in, or DSV3_DEFAULT_MODEL at run time. */
+const char *cli_default_model(void) {
+    const char *env = getenv("DSV3_DEFAULT_MODEL");
+    if (env && *env) return env;
+#ifdef DSV3_DEFAULT_MODEL_DIR
+    FILE *f = fopen(DSV3_DEFAULT_MODEL_DIR "/config.json", "rb");
+    if (f) {
+        fclose(f);
+        return DSV3_DEFAULT_MODEL_DIR;
+    }
+#endif
+    return NULL;
+}

@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "              [--min-p P] [--repeat-penalty R] [--seed S] [-c CTX] [-t N] [--backend NAME]\n"
             "  chat        -m PATH [sampling options]   (/reset, /quit)\n"
             "  bench       -m PATH [-p 512] [-n 128] [-t N] [--backend NAME] [--json]\n"
+            "  perplexity  -m PATH -f FILE [--ctx N] [-t N]\n"
             "  version\n",
             dsv3_version_string());
 }
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "mtp-logits")) return cmd_mtp_logits(argc - 1, argv + 1);
     if (!strcmp(c, "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(c, "perplexity")) return cmd_perplexity(argc - 1, argv + 1);
     if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(c, "detokenize")) return cmd_detokenize(argc - 1, argv + 1);
     if (!strcmp(c, "chat-template")) return cmd_chat_template(argc - 1, argv + 1);
