@@ -120,7 +120,7 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
     rc = is_gguf(path, e);
     if (rc < 0) return e->status;
     if (rc) return model_load_gguf(m, path, p.use_mmap, e);
-    return err_set(e, DSV3_ERR_UNSUPPORTED, "%s: neither a checkpoint directory nor a GGUF file", path);
+    return err_set(e, DSV3_ERR_UNSUPPORTED, "%s: not a checkpoint directory and not a GGUF file", path);
 }
 
 int dsv3_model_load(const char *path, const struct dsv3_model_params *params, dsv3_model **out, char *err,

@@ -44,6 +44,7 @@ struct dsv3_model {
     int type_counts[DSV3_W_COUNT];  /* matrices per stored type           */
     void *source;                   /* format loader's state (GGUF file)  */
     void (*free_source)(void *);
+    uint64_t source_bytes;          /* bytes the format loader mapped     */
     void **aligned_copies;          /* tensors copied only for alignment */
     int n_aligned_copies;
     dsv3_err err;
@@ -62,6 +63,9 @@ uint64_t model_kv_bytes_per_token(const dsv3_model *m);
 /* Format loaders: fill cfg and every weight of an allocated model whose
  * backend is initialized. */
 int model_load_hf(dsv3_model *m, const char *path, int use_mmap, dsv3_err *e);
+/* A llama.cpp GGUF file of architecture deepseek2 (model_gguf.c); split
+ * models are opened from any of their parts. */
+int model_load_gguf(dsv3_model *m, const char *path, int use_mmap, dsv3_err *e);
 
 /* YaRN / RoPE tables derived once from the config. */
 void rope_inv_freq(const dsv3_config *c, double *inv_freq /* [dr/2] */);

@@ -30,7 +30,7 @@ static double nll(const float *logits, int V, int target) {
 int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *backend = "auto";
     int ctx = 512, threads = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) { fprintf(stderr, "dsv3 perplexity: option %s needs a value (or is unknown)\n", a); return 2; }
         if (!strcmp(a, "-m")) model = v;
@@ -39,7 +39,6 @@ int cmd_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "-t")) threads = atoi(v);
         else if (!strcmp(a, "--backend")) backend = v;
         else { fprintf(stderr, "dsv3 perplexity: unknown option %s\n", a); return 2; }
-        i++;
     }
     model = model ? model : cli_default_model();
     if (!model || !file || ctx < 2) {
