@@ -110,7 +110,9 @@ DSV3_API struct dsv3_model_params dsv3_model_params_default(void);
 
 /* Load a model.
  *   path: a Hugging Face checkpoint directory (config.json plus
- *         model.safetensors or model.safetensors.index.json with shards).
+ *         model.safetensors or model.safetensors.index.json with shards),
+ *         or a llama.cpp GGUF file of architecture deepseek2 (any part
+ *         of a split "-0000K-of-0000N.gguf" set opens all parts).
  *   params: may be NULL for defaults.
  *   out: receives the model on success, NULL on failure.
  *   err, err_size: optional buffer (may be NULL/0) that receives a
