@@ -30,8 +30,10 @@ void dsv3_session_free(dsv3_session *s) {
     free(s->kv);
     free(s->pe);
     release(m, s->hidden);
-    float **bufs = (float **)&s->b;
-    for (size_t i = 0; i < sizeof s->b / sizeof(float *); i++) release(m, bufs[i]);
+    fwd_bufs *b = &s->b;
+    float *bufs[] = {b->x, b->xn, b->tmp, b->qa, b->q, b->kva, b->attn, b->g, b->u, b->moe,
+                     b->router, b->cat, b->logits, b->mla_scratch, b->moe_scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) release(m, bufs[i]);
     free(s->router_host);
     free(s->ids);
     free(s->wts);

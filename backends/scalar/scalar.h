@@ -14,7 +14,7 @@ dsv3_pool *scalar_pool(dsv3_backend *be);
 float scalar_row_dot(const dsv3_weight *w, int64_t r, const float *x);
 /* y[c] += a * W[r][c] for all c (used for W^T x in absorbed attention) */
 void scalar_row_axpy(const dsv3_weight *w, int64_t r, float a, float *y);
-/* W[0][c] of a vector weight (norm gains), any plain type */
+/* W[0][c] of a vector weight (norm gains), any stored type */
 float scalar_vec_at(const dsv3_weight *w, int64_t c);
 
 void scalar_matmul(dsv3_backend *be, const dsv3_weight *w, const float *x, float *y, int n);
