@@ -159,6 +159,24 @@ static int check_tokens(dsv3_session *s, const int32_t *t, int32_t n, const char
     return DSV3_OK;
 }
 
+/* Run n validated tokens in micro-batches of at most DSV3_MAX_UBATCH,
+ * advancing *pos after each; logits get every row (LOGITS_ALL) or only the
+ * last token's. */
+static void run_chunks(dsv3_session *s, const int32_t *ids, int32_t n, float *logits, unsigned flags,
+                       void (*fwd)(dsv3_session *, const int32_t *, int, float *, int), int *pos) {
+    const int all = (flags & DSV3_STEP_LOGITS_ALL) != 0, V = s->m->cfg.vocab_size;
+    for (int32_t done = 0; done < n;) {
+        int chunk = n - done > DSV3_MAX_UBATCH ? DSV3_MAX_UBATCH : n - done;
+        float *out = NULL;
+        int first = chunk; /* first row whose logits are wanted */
+        if (logits && all) { out = logits + (size_t)done * V; first = 0; }
+        else if (logits && done + chunk == n) { out = logits; first = chunk - 1; }
+        fwd(s, ids + done, chunk, out, first);
+        *pos += chunk;
+        done += chunk;
+    }
+}
+
 int dsv3_session_step(dsv3_session *s, const int32_t *tokens, int32_t n, float *logits, unsigned flags) {
     if (!s) return DSV3_ERR_INVALID_ARG;
     err_clear(&s->err);
@@ -171,19 +189,8 @@ int dsv3_session_step(dsv3_session *s, const int32_t *tokens, int32_t n, float *
                        n, s->pos, s->n_ctx);
     int rc = check_tokens(s, tokens, n, "dsv3_session_step");
     if (rc) return rc;
-    const int all = (flags & DSV3_STEP_LOGITS_ALL) != 0, V = s->m->cfg.vocab_size;
     /* The MTP cache can only trail the main cache; stepping never moves it. */
-    for (int32_t done = 0; done < n;) {
-        int chunk = n - done > DSV3_MAX_UBATCH ? DSV3_MAX_UBATCH : n - done;
-        int last = done + chunk == n;
-        float *out = NULL;
-        int first = chunk;
-        if (logits && all) { out = logits + (size_t)done * V; first = 0; }
-        else if (logits && last) { out = logits; first = chunk - 1; }
-        forward_main(s, tokens + done, chunk, out, first);
-        s->pos += chunk;
-        done += chunk;
-    }
+    run_chunks(s, tokens, n, logits, flags, forward_main, &s->pos);
     return DSV3_OK;
 }
 
@@ -202,18 +209,7 @@ int dsv3_session_mtp_step(dsv3_session *s, const int32_t *next, int32_t n, float
                        n, s->mtp_pos, s->pos);
     int rc = check_tokens(s, next, n, "dsv3_session_mtp_step");
     if (rc) return rc;
-    const int all = (flags & DSV3_STEP_LOGITS_ALL) != 0, V = s->m->cfg.vocab_size;
-    for (int32_t done = 0; done < n;) {
-        int chunk = n - done > DSV3_MAX_UBATCH ? DSV3_MAX_UBATCH : n - done;
-        int last = done + chunk == n;
-        float *out = NULL;
-        int first = chunk;
-        if (logits && all) { out = logits + (size_t)done * V; first = 0; }
-        else if (logits && last) { out = logits; first = chunk - 1; }
-        forward_mtp(s, next + done, chunk, out, first);
-        s->mtp_pos += chunk;
-        done += chunk;
-    }
+    run_chunks(s, next, n, logits, flags, forward_mtp, &s->mtp_pos);
     return DSV3_OK;
 }
 
