@@ -30,7 +30,8 @@ static int parse(int argc, char **argv, opts *o, const char *cmd) {
         else { fprintf(stderr, "dsv3 %s: unknown option %s\n", cmd, a); return 0; }
         i++;
     }
-    if (!o->model) { fprintf(stderr, "dsv3 %s: -m PATH is required\n", cmd); return 0; }
+    if (!o->model) o->model = cli_default_model(); /* the demo model that ships with dsv3 */
+    if (!o->model) { fprintf(stderr, "dsv3 %s: -m PATH is required (no demo model found)\n", cmd); return 0; }
     return 1;
 }
 

@@ -46,6 +46,8 @@ static int parse(int argc, char **argv, topts *o, const char *cmd) {
         else { fprintf(stderr, "dsv3 %s: unknown option %s\n", cmd, a); return 0; }
         i++;
     }
+    /* Without -m or --tokenizer, the demo model that ships with dsv3. */
+    if (!o->model && !o->tokenizer) o->model = cli_default_model();
     return 1;
 }
 
@@ -292,7 +294,7 @@ static void runner_free(runner *r) {
 
 static int runner_open(runner *r, const topts *o, const char *cmd) {
     memset(r, 0, sizeof *r);
-    if (!o->model) { fprintf(stderr, "dsv3 %s: -m PATH is required\n", cmd); return 0; }
+    if (!o->model) { fprintf(stderr, "dsv3 %s: -m PATH is required (no demo model found)\n", cmd); return 0; }
     struct dsv3_model_params mp = dsv3_model_params_default();
     mp.backend = o->backend;
     mp.n_threads = o->threads;
