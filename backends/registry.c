@@ -4,8 +4,22 @@
 #include "backend.h"
 #include "dsv3.h"
 
+#if defined(DSV3_HAVE_AVX2) && (defined(__x86_64__) || defined(_M_X64))
+extern const dsv3_backend_ops dsv3_backend_avx2; /* backends/avx2 */
+#endif
+
+#if defined(DSV3_HAVE_NEON) && defined(__aarch64__)
+extern const dsv3_backend_ops dsv3_backend_neon; /* backends/neon */
+#endif
+
 static const dsv3_backend_ops *const registry[] = {
     &dsv3_backend_scalar,
+#if defined(DSV3_HAVE_NEON) && defined(__aarch64__)
+    &dsv3_backend_neon,
+#endif
+#if defined(DSV3_HAVE_AVX2) && (defined(__x86_64__) || defined(_M_X64))
+    &dsv3_backend_avx2,
+#endif
 };
 
 int dsv3_backend_count(void) { return (int)(sizeof registry / sizeof registry[0]); }

@@ -1,0 +1,101 @@
+/* avx2.h -- internals shared by the avx2 backend's files (no intrinsics
+ * here: tests compiled for baseline x86-64 include it too).
+ *
+ * The backend runs the same math as the scalar reference with AVX2 + FMA +
+ * F16C. avx2.c (lifetime, memory, the availability check) is compiled for
+ * baseline x86-64; every other file of this directory is compiled with
+ * -mavx2 -mfma -mf16c and may only run after available() said yes.
+ *
+ * Determinism: every output element is computed by one thread, with an
+ * arithmetic that depends only on the operands, never on the thread count
+ * nor on the number of tokens in the call (a matmul of n tokens gives, per
+ * token, the bits of n matmuls of one token).
+ *
+ * Activations: float weights (F32, F16, BF16, FP8) always meet f32
+ * activations with f32 FMA. The ggml block types Q8_0, Q4_0, Q2_K..Q6_K and
+ * IQ4_XS by default use an integer path that rounds each activation row once
+ * per matmul to 8-bit blocks (32 or 256 values with an f32 scale, like
+ * ggml's Q8_0 / Q8_K): relative error about 1e-3 of sum |w*x|, bounded by
+ * the tests at 5e-3. Every other block type dequantizes its blocks exactly
+ * (bit for bit as backends/quants) and uses f32 FMA, as does attention's
+ * use of the kv up-projections for every type. If the buffer for the
+ * rounded activations cannot be allocated, a matmul takes the f32 path.
+ *
+ * FP8 e4m3fn: the NaN codes S.1111.111, which quantizers never produce
+ * (they saturate at +-448), read as +-480 (the scalar backend: NaN); every
+ * other code decodes exactly. */
+#ifndef DSV3_AVX2_H
+#define DSV3_AVX2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "cpu/pool.h"
+
+extern const dsv3_backend_ops dsv3_backend_avx2;
+
+dsv3_pool *avx2_pool(dsv3_backend *be);
+/* A reusable buffer of at least `bytes` (64-byte aligned, not zeroed), or
+ * NULL when memory is short: callers then take a path that needs none.
+ * Safe from concurrent sessions. Give it back with avx2_scratch_put. */
+void *avx2_scratch_get(dsv3_backend *be, size_t bytes);
+void avx2_scratch_put(dsv3_backend *be, void *p);
+
+/* ---- matmul --------------------------------------------------------------- */
+enum {
+    AVX2_ACT_AUTO = 0, /* integer path for the types that have one           */
+    AVX2_ACT_F32 = 1,  /* f32 activations for every type                     */
+};
+void avx2_matmul(dsv3_backend *be, const dsv3_weight *w, const float *x, float *y, int n);
+void avx2_matmul_act(dsv3_backend *be, const dsv3_weight *w, const float *x, float *y, int n, int act);
+
+/* One matmul over some rows, as a piece of a threaded job: rows [r0, r1) of
+ * w against n token rows, y[t * ldy + (r - r0)]. Exactly one of x (f32
+ * rows) and xq (rows quantized by avx2_q8_quantize for w->type) is used. */
+typedef struct avx2_mm {
+    const dsv3_weight *w;
+    const float *const *x;
+    const void *const *xq;
+    int n;
+    float *y;
+    size_t ldy;
+} avx2_mm;
+
+/* Run parts[0..n_parts) on the pool: the rows of all parts are concatenated
+ * and cut into one contiguous range per thread. */
+void avx2_mm_run(dsv3_backend *be, const avx2_mm *parts, int n_parts);
+void avx2_mm_rows(const avx2_mm *m, int64_t r0, int64_t r1);
+
+/* f32-activation rows (matmul_float.c), any stored type. */
+void avx2_rows_f32(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *x, int n, float *y,
+                   size_t ldy);
+/* y[c] += sum_{i<m} a[i] * W[r0+i][c] for every column c (W^T a). */
+void avx2_rows_axpy(const dsv3_weight *w, int64_t r0, int m, const float *a, float *y);
+/* dst[c] = W[r][c] (an embedding row), bit for bit as backends/scalar. */
+void avx2_row_f32(const dsv3_weight *w, int64_t r, float *dst);
+
+/* Block dequantization (matmul_quant.c), bit for bit as dsv3_dequantize_row:
+ * nb blocks of `type` from src to dst. */
+void avx2_dequant(int type, const uint8_t *src, float *dst, int64_t nb);
+
+/* Integer path (matmul_quant.c). Bytes of one quantized activation row of
+ * `cols` values for weights of `type`; 0 when the type has no integer path
+ * or cols does not fit its blocks. */
+size_t avx2_q8_row_bytes(int type, int64_t cols);
+void avx2_q8_quantize(int type, const float *x, int64_t cols, void *dst);
+void avx2_rows_q8(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
+                  size_t ldy);
+
+/* ---- other ops ------------------------------------------------------------ */
+void avx2_rmsnorm(dsv3_backend *be, const float *x, int ldx, const dsv3_weight *g, float *y, int ldy, int n, int dim,
+                  float eps);
+void avx2_embed(dsv3_backend *be, const dsv3_weight *table, const int32_t *ids, int n, float *y);
+void avx2_rope(dsv3_backend *be, float *x, int n, int ld, int n_heads, int head_stride, int offset, int dr,
+               const float *cos_t, const float *sin_t);
+void avx2_mla_attention(dsv3_backend *be, const dsv3_mla_args *a);
+void avx2_swiglu(dsv3_backend *be, const float *g, const float *u, float *out, size_t count);
+void avx2_add(dsv3_backend *be, float *y, const float *x, size_t count);
+void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a);
+
+#endif

@@ -1,0 +1,128 @@
+/* moe.c -- the routed experts of n tokens.
+ *
+ * As in the scalar backend, tokens are grouped per expert (each chosen
+ * expert's weights are streamed once per batch) and experts are visited in
+ * increasing id, so every token's sum has the same order whatever the batch.
+ * Per expert, two threaded passes:
+ *   1. gate and up rows [b, e) of each thread, then SwiGLU on [b, e) of
+ *      every token (no barrier needed between the two);
+ *   2. the down projection, rows split over the threads.
+ * With integer-path weights the tokens' inputs are rounded to 8-bit blocks
+ * once per call, the SwiGLU output once per expert. */
+/* Only with the flags that CMake gives this directory (-mavx2 -mfma -mf16c);
+ * without them the file is empty and the backend is not registered. */
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <string.h>
+
+#include "avx2.h"
+#include "simd.h"
+
+typedef struct up_job {
+    avx2_mm gate, up;
+    int64_t inter;
+} up_job;
+
+static void up_part(void *ctx, int ith, int nth) {
+    const up_job *j = ctx;
+    long b, e;
+    dsv3_split((long)j->inter, ith, nth, &b, &e);
+    if (b >= e) return;
+    avx2_mm_rows(&j->gate, b, e);
+    avx2_mm_rows(&j->up, b, e);
+    for (int t = 0; t < j->gate.n; t++) {
+        float *g = j->gate.y + (size_t)t * j->gate.ldy + b;
+        avx2_swiglu(NULL, g, j->up.y + (size_t)t * j->up.ldy + b, g, (size_t)(e - b));
+    }
+}
+
+/* Quantized rows for the integer path of `type`: reuses *buf when it already
+ * holds this format, else rounds the n rows of x (stride cols) again. */
+typedef struct qrows {
+    uint8_t *buf;
+    size_t cap, row_bytes;
+    const float *src;
+} qrows;
+
+static const void *const *rows_q(dsv3_backend *be, qrows *q, int type, const float *x, int64_t cols, int n,
+                                 const int *tok, int m, const void **ptrs) {
+    const size_t rb = avx2_q8_row_bytes(type, cols);
+    if (!rb) return NULL;
+    if (q->row_bytes != rb || q->src != x) {
+        if (!q->buf || q->cap < rb * (size_t)n) {
+            avx2_scratch_put(be, q->buf);
+            q->buf = avx2_scratch_get(be, rb * (size_t)n);
+            q->cap = q->buf ? rb * (size_t)n : 0;
+            if (!q->buf) { q->row_bytes = 0; q->src = NULL; return NULL; }
+        }
+        for (int t = 0; t < n; t++) avx2_q8_quantize(type, x + (size_t)t * (size_t)cols, cols, q->buf + (size_t)t * rb);
+        q->row_bytes = rb;
+        q->src = x;
+    }
+    for (int i = 0; i < m; i++) ptrs[i] = q->buf + (size_t)(tok ? tok[i] : i) * rb;
+    return ptrs;
+}
+
+void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
+    const size_t H = (size_t)a->hidden, I = (size_t)a->inter, n = (size_t)a->n_tok;
+    float *g = a->scratch + n * H; /* [n][I] (the scalar layout; its gather area is unused) */
+    float *u = g + n * I;          /* [n][I] */
+    float *y = u + n * I;          /* [n][H] */
+    memset(a->out, 0, n * H * sizeof(float));
+    qrows qx = {0}, qg = {0};
+    int tok[DSV3_MAX_UBATCH];
+    float wt[DSV3_MAX_UBATCH];
+    const float *xr[DSV3_MAX_UBATCH], *gr[DSV3_MAX_UBATCH];
+    const void *xq[DSV3_MAX_UBATCH], *gq[DSV3_MAX_UBATCH], *uq[DSV3_MAX_UBATCH];
+    for (int e = 0; e < a->n_experts; e++) {
+        int m = 0;
+        for (int t = 0; t < a->n_tok && m < DSV3_MAX_UBATCH; t++)
+            for (int j = 0; j < a->k; j++)
+                if (a->ids[t * a->k + j] == e) {
+                    wt[m] = a->weights[t * a->k + j];
+                    tok[m++] = t;
+                    break; /* a token picks an expert at most once */
+                }
+        if (!m) continue;
+        const dsv3_weight *wg = dsv3_moe_expert(a->gate, a->expert_stride, e);
+        const dsv3_weight *wu = dsv3_moe_expert(a->up, a->expert_stride, e);
+        const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, e);
+        for (int i = 0; i < m; i++) xr[i] = a->x + (size_t)tok[i] * H;
+
+        up_job uj = {{wg, xr, NULL, m, g, I}, {wu, xr, NULL, m, u, I}, (int64_t)I};
+        uj.gate.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, a->n_tok, tok, m, xq);
+        if (uj.gate.xq) uj.gate.x = NULL;
+        if (wu->type == wg->type && uj.gate.xq) {
+            for (int i = 0; i < m; i++) uq[i] = xq[i];
+            uj.up.xq = uq;
+        } else {
+            /* a second format (rare): round again into the second buffer */
+            uj.up.xq = rows_q(be, &qg, wu->type, a->x, (int64_t)H, a->n_tok, tok, m, uq);
+        }
+        if (uj.up.xq) uj.up.x = NULL;
+        const double macs = 2.0 * (double)I * (double)H * m;
+        if (macs < 32768.0) up_part(&uj, 0, 1);
+        else dsv3_pool_run(avx2_pool(be), up_part, &uj);
+
+        for (int i = 0; i < m; i++) gr[i] = g + (size_t)i * I;
+        avx2_mm down = {wd, gr, NULL, m, y, H};
+        qg.src = NULL; /* g changed */
+        down.xq = rows_q(be, &qg, wd->type, g, (int64_t)I, m, NULL, m, gq);
+        if (down.xq) down.x = NULL;
+        avx2_mm_run(be, &down, 1);
+
+        for (int i = 0; i < m; i++) {
+            float *o = a->out + (size_t)tok[i] * H;
+            const float *yr = y + (size_t)i * H;
+            const __m256 wv = _mm256_set1_ps(wt[i]);
+            size_t c = 0;
+            for (; c + 8 <= H; c += 8) _mm256_storeu_ps(o + c, _mm256_fmadd_ps(_mm256_loadu_ps(yr + c), wv, _mm256_loadu_ps(o + c)));
+            for (; c < H; c++) o[c] += wt[i] * yr[c];
+        }
+    }
+    avx2_scratch_put(be, qx.buf);
+    avx2_scratch_put(be, qg.buf);
+}
+
+#else
+typedef int dsv3_avx2_moe_unused; /* ISO C: no empty translation unit */
+#endif

@@ -1,0 +1,106 @@
+/* simd.h -- small AVX2 helpers shared by the kernel files of the avx2
+ * backend (only included by files compiled with -mavx2 -mfma -mf16c). */
+#ifndef DSV3_AVX2_SIMD_H
+#define DSV3_AVX2_SIMD_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#define AVX2_AI static inline __attribute__((always_inline))
+
+/* Sum of the 8 lanes, always in the same order. */
+AVX2_AI float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2_AI int32_t hsum8_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+AVX2_AI __m256 load_bf16x8(const uint8_t *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+AVX2_AI __m256 load_f16x8(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+AVX2_AI __m256 load_f32x8(const uint8_t *p) { return _mm256_loadu_ps((const float *)(const void *)p); }
+
+/* FP8 e4m3fn -> f32 through binary16: the byte s.eeee.mmm becomes the half
+ * s.0eeee.mmm0000000, whose value is the fp8 value / 256 exactly, normals
+ * and subnormals alike (callers fold the factor 256 into the block scale).
+ * With the byte sign-extended to 16 bits, (v << 7) has s in bits 15 and 14
+ * and eeeemmm in bits 13..7; clearing bit 14 leaves the half: 3 operations
+ * per 16 weights before vcvtph2ps. The NaN codes S.1111.111, which e4m3fn
+ * quantizers never produce (they saturate at +-448), read as +-480 (see
+ * fp8_value for the scalar twin). */
+AVX2_AI __m128i fp8_to_half_128(__m128i sext) {
+    return _mm_and_si128(_mm_slli_epi16(sext, 7), _mm_set1_epi16((short)0xBFFF));
+}
+
+AVX2_AI __m256i fp8_to_half_256(__m256i sext) {
+    return _mm256_and_si256(_mm256_slli_epi16(sext, 7), _mm256_set1_epi16((short)0xBFFF));
+}
+
+/* 8 fp8 bytes -> 8 floats (value / 256). */
+AVX2_AI __m256 load_fp8x8(const uint8_t *p) {
+    __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)p);
+    return _mm256_cvtph_ps(fp8_to_half_128(_mm_cvtepi8_epi16(b)));
+}
+
+/* 16 fp8 bytes -> two vectors of 8 floats (value / 256). */
+AVX2_AI void load_fp8x16(const uint8_t *p, __m256 *lo, __m256 *hi) {
+    __m256i h = fp8_to_half_256(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p)));
+    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+/* The scalar twin of the vector decode: fp8 value / 256 (NaN codes: +-480/256). */
+static inline float fp8_value(uint8_t v) {
+    const int e = (v >> 3) & 15, m = v & 7;
+    const float mag = e ? (float)(8 + m) * (float)(1 << e) * (1.0f / 262144.0f) : (float)m * (1.0f / 131072.0f);
+    return v & 0x80 ? -mag : mag;
+}
+
+/* exp(x) for 8 lanes: Cody-Waite reduction by ln 2 and a degree-7
+ * polynomial (Cephes' expf), within 2 ulp of expf over the normal range.
+ * x > 88.72 gives +inf, x < -87.3 gives 0 (expf: denormals), NaN stays NaN. */
+AVX2_AI __m256 exp8(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.72283935546875f), lo = _mm256_set1_ps(-87.3365478515625f);
+    __m256 big = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+    __m256 tiny = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    /* n = round(x / ln2); r = x - n ln2 in two steps (C1 exact in 9 bits) */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    /* 2^n as two factors so that n = 128 (x near 88.7) does not overflow */
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), big);
+    y = _mm256_andnot_ps(tiny, y);
+    /* NaN: the comparisons above were false and min/max returned lo/hi */
+    __m256 isnan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    return _mm256_blendv_ps(y, x, isnan);
+}
+
+#endif

@@ -1,0 +1,116 @@
+/* matmul_quant.c -- ggml block-type weight rows.
+ *
+ *   f32 path (every block type): 256 values of a row are dequantized
+ *     bit-exactly (dsv3_dequantize_row) into a stack buffer and multiplied
+ *     with f32 FMAs by every token of the call: the dequantization is paid
+ *     once per row per 64 tokens.
+ *   q8 path (Q8_0, Q4_0, Q4_K, Q6_K): the activations are quantized per 32
+ *     values (neon_q8.h) in chunks of NEON_Q8_CHUNK columns on the stack and
+ *     each chunk's blocks are integer dot products; a row's result is the
+ *     sum of its chunks' partial sums in column order. */
+#include "neon_f32.h"
+#include "quants/quants.h"
+
+#define NEON_Q8_SUFFIX base
+#include "neon_q8.h"
+
+#define DEQ_CHUNK 256 /* values per dequantization: a multiple of every block */
+
+/* ---- f32 activations -------------------------------------------------- */
+
+void neon_rows_deq(const dsv3_weight *w, const float *x, size_t ldx, float *y, size_t ldy, int n, int64_t r0,
+                   int64_t r1) {
+    const int bs = dsv3_wtype_block(w->type);
+    const size_t bb = dsv3_wtype_block_bytes(w->type);
+    if (bs <= 0 || w->cols % bs) return;
+    float buf[DEQ_CHUNK];
+    for (int g0 = 0; g0 < n; g0 += DSV3_MAX_UBATCH) {
+        const int ng = n - g0 < DSV3_MAX_UBATCH ? n - g0 : DSV3_MAX_UBATCH;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_stride;
+            float acc[DSV3_MAX_UBATCH];
+            for (int t = 0; t < ng; t++) acc[t] = 0.0f;
+            for (int64_t c0 = 0; c0 < w->cols; c0 += DEQ_CHUNK) {
+                const int64_t len = c0 + DEQ_CHUNK < w->cols ? DEQ_CHUNK : w->cols - c0;
+                dsv3_dequantize_row(w->type, row + (size_t)(c0 / bs) * bb, buf, len);
+                for (int t0 = 0; t0 < ng; t0 += NEON_TILE) {
+                    const int nt = ng - t0 < NEON_TILE ? ng - t0 : NEON_TILE;
+                    const float *xs[NEON_TILE];
+                    float part[NEON_TILE];
+                    for (int t = 0; t < nt; t++) xs[t] = x + (size_t)(g0 + t0 + t) * ldx;
+                    neon_span_dot_nt(DSV3_W_F32, (const uint8_t *)buf, len, xs, c0, nt, part);
+                    for (int t = 0; t < nt; t++) acc[t0 + t] += part[t];
+                }
+            }
+            for (int t = 0; t < ng; t++) y[(size_t)(g0 + t) * ldy + (size_t)(r - r0)] = acc[t];
+        }
+    }
+}
+
+/* ---- q8 activations ----------------------------------------------------- */
+
+int neon_q8_type(int type) {
+    return type == DSV3_W_Q8_0 || type == DSV3_W_Q4_0 || type == DSV3_W_Q4_K || type == DSV3_W_Q6_K;
+}
+
+/* Quantize len values (a multiple of 32) of x into row t of the chunk; the
+ * scales past the last block, up to a multiple of 4 blocks, are zero. */
+static void quantize_chunk(neon_q8act *a, int t, const float *x, int64_t len) {
+    const int nb = (int)(len / 32);
+    for (int b = 0; b < nb; b++) {
+        const float *p = x + 32 * b;
+        float32x4_t v[8];
+        for (int k = 0; k < 8; k++) v[k] = vld1q_f32(p + 4 * k);
+        float32x4_t m = vabsq_f32(v[0]);
+        for (int k = 1; k < 8; k++) m = vmaxq_f32(m, vabsq_f32(v[k]));
+        const float amax = vmaxvq_f32(m);
+        const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        int32x4_t q[8];
+        for (int k = 0; k < 8; k++) q[k] = vcvtnq_s32_f32(vmulq_n_f32(v[k], id));
+        int32x4_t s = vaddq_s32(vaddq_s32(vaddq_s32(q[0], q[1]), vaddq_s32(q[2], q[3])),
+                                vaddq_s32(vaddq_s32(q[4], q[5]), vaddq_s32(q[6], q[7])));
+        for (int k = 0; k < 8; k += 4) {
+            const int16x8_t h0 = vcombine_s16(vqmovn_s32(q[k]), vqmovn_s32(q[k + 1]));
+            const int16x8_t h1 = vcombine_s16(vqmovn_s32(q[k + 2]), vqmovn_s32(q[k + 3]));
+            vst1q_s8(a->q[t] + 32 * b + 4 * k, vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1)));
+        }
+        a->d[t][b] = d;
+        a->s[t][b] = vaddvq_s32(s);
+    }
+    for (int b = nb; b < NEON_Q8_CHUNK / 32 && (b & 3); b++) {
+        a->d[t][b] = 0.0f;
+        a->s[t][b] = 0;
+    }
+}
+
+void neon_rows_q8(const dsv3_weight *w, const float *x, size_t ldx, float *y, size_t ldy, int n, int64_t r0,
+                  int64_t r1, int dotprod) {
+    const neon_q8_kernel kern = dotprod ? neon_q8_kernel_dot : neon_q8_kernel_base;
+    const int bs = dsv3_wtype_block(w->type);
+    const size_t bb = dsv3_wtype_block_bytes(w->type);
+    if (bs <= 0 || w->cols % bs) return;
+    /* Decode (n <= tile) streams the rows once; prefill keeps a block of
+     * rows in cache while every token tile passes over it. */
+    const int64_t rb = n <= NEON_Q8_TILE ? r1 - r0 : neon_row_block(dsv3_wtype_row_bytes(w->type, w->cols), 512 * 1024);
+    neon_q8act act;
+    for (int64_t b0 = r0; b0 < r1; b0 += rb) {
+        const int64_t b1 = b0 + rb < r1 ? b0 + rb : r1;
+        for (int t0 = 0; t0 < n; t0 += NEON_Q8_TILE) {
+            const int nt = n - t0 < NEON_Q8_TILE ? n - t0 : NEON_Q8_TILE;
+            for (int64_t c0 = 0; c0 < w->cols; c0 += NEON_Q8_CHUNK) {
+                const int64_t len = c0 + NEON_Q8_CHUNK < w->cols ? NEON_Q8_CHUNK : w->cols - c0;
+                for (int t = 0; t < nt; t++) quantize_chunk(&act, t, x + (size_t)(t0 + t) * ldx + c0, len);
+                const size_t off = (size_t)(c0 / bs) * bb;
+                for (int64_t r = b0; r < b1; r++) {
+                    float part[NEON_Q8_TILE];
+                    kern(w->type, (const uint8_t *)w->data + (size_t)r * w->row_stride + off, &act, nt,
+                         (int)(len / 32), part);
+                    for (int t = 0; t < nt; t++) {
+                        float *yy = y + (size_t)(t0 + t) * ldy + (size_t)(r - r0);
+                        *yy = c0 ? *yy + part[t] : part[t];
+                    }
+                }
+            }
+        }
+    }
+}

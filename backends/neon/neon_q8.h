@@ -1,0 +1,236 @@
+/* neon_q8.h -- the q8-activation kernels for Q8_0, Q4_0, Q4_K and Q6_K.
+ *
+ * Included twice: by matmul_quant.c (plain ARMv8.0 NEON, NEON_Q8_SUFFIX
+ * base) and by matmul_quant_dot.c (compiled for ARMv8.2-A+dotprod, suffix
+ * dot). The only difference is neon_qdot below; every 32-value block's
+ * integer dot is exact in both, so both give the same floats bit for bit.
+ *
+ * Activations (neon_q8act): per token, NEON_Q8_CHUNK columns quantized per
+ * 32 values: q = round(x * 127 / max|x|), d = max|x| / 127, s = sum of q.
+ *
+ * Float accumulation, per token: blocks are taken 4 at a time; their 4
+ * integer dots form one int32x4 vector that is converted and FMA'd into one
+ * f32x4 accumulator with its 4 scales (weight scale * activation scale),
+ * then the lanes are added. */
+#ifndef DSV3_NEON_Q8_H
+#define DSV3_NEON_Q8_H
+
+#include <arm_neon.h>
+#include <string.h>
+
+#include "neon.h"
+
+#define NEON_Q8_TILE 4
+#define NEON_Q8_CHUNK 2048 /* a multiple of 256 */
+
+typedef struct neon_q8act {
+    int8_t q[NEON_Q8_TILE][NEON_Q8_CHUNK];
+    float d[NEON_Q8_TILE][NEON_Q8_CHUNK / 32];  /* zero past the chunk's blocks */
+    int32_t s[NEON_Q8_TILE][NEON_Q8_CHUNK / 32];
+} neon_q8act;
+
+/* out[t] (t < nt) = the dot of nb32 * 32 weight values starting at block
+ * data w with the activation chunk. */
+typedef void (*neon_q8_kernel)(int type, const uint8_t *w, const neon_q8act *a, int nt, int nb32, float *out);
+
+void neon_q8_kernel_base(int type, const uint8_t *w, const neon_q8act *a, int nt, int nb32, float *out);
+void neon_q8_kernel_dot(int type, const uint8_t *w, const neon_q8act *a, int nt, int nb32, float *out);
+
+#endif
+
+#ifdef NEON_Q8_SUFFIX
+
+#if defined(__GNUC__) || defined(__clang__)
+#define Q8_INLINE static inline __attribute__((always_inline))
+#else
+#define Q8_INLINE static inline
+#endif
+
+/* acc + the dot of 16 int8 pairs, spread over 4 lanes (which lanes hold
+ * which products differs between the two forms; their sum does not). */
+Q8_INLINE int32x4_t neon_qdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, a, b);
+#else
+    /* |a*b| <= 128*127: two products fit an int16 lane */
+    int16x8_t p = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+    p = vmlal_high_s8(p, a, b);
+    return vpadalq_s16(acc, p);
+#endif
+}
+
+/* [sum v0, sum v1, sum v2, sum v3] */
+Q8_INLINE int32x4_t q8_hsum4(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3) {
+    return vpaddq_s32(vpaddq_s32(v0, v1), vpaddq_s32(v2, v3));
+}
+
+/* 4 little-endian f16 values at p, p + stride, ... -> f32 */
+Q8_INLINE float32x4_t q8_f16x4(const uint8_t *p, size_t stride, int n) {
+    uint16_t h[4] = {0, 0, 0, 0};
+    for (int k = 0; k < n; k++) memcpy(&h[k], p + (size_t)k * stride, 2);
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
+}
+
+/* Q8_0: d f16, q[32] int8 (34 bytes); Q4_0: d f16, qs[16] (18 bytes),
+ * element j low nibble of qs[j], element j + 16 its high nibble, minus 8. */
+Q8_INLINE void q8_legacy(int q4, const uint8_t *w, const neon_q8act *a, int NT, int nb, float *out) {
+    const size_t bb = q4 ? 18 : 34;
+    float32x4_t acc[NEON_Q8_TILE];
+    for (int t = 0; t < NT; t++) acc[t] = vdupq_n_f32(0.0f);
+    for (int b = 0; b < nb; b += 4) {
+        const int nk = nb - b < 4 ? nb - b : 4;
+        int32x4_t part[NEON_Q8_TILE][4];
+        for (int k = 0; k < 4; k++) {
+            if (k >= nk) {
+                for (int t = 0; t < NT; t++) part[t][k] = vdupq_n_s32(0);
+                continue;
+            }
+            const uint8_t *blk = w + (size_t)(b + k) * bb + 2;
+            int8x16_t w0, w1;
+            if (q4) {
+                const uint8x16_t v = vld1q_u8(blk);
+                w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
+                w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
+            } else {
+                w0 = vld1q_s8((const int8_t *)(const void *)blk);
+                w1 = vld1q_s8((const int8_t *)(const void *)blk + 16);
+            }
+            for (int t = 0; t < NT; t++) {
+                const int8_t *xq = a->q[t] + 32 * (b + k);
+                part[t][k] = neon_qdot(neon_qdot(vdupq_n_s32(0), w0, vld1q_s8(xq)), w1, vld1q_s8(xq + 16));
+            }
+        }
+        const float32x4_t dw = q8_f16x4(w + (size_t)b * bb, bb, nk);
+        for (int t = 0; t < NT; t++) {
+            const int32x4_t is = q8_hsum4(part[t][0], part[t][1], part[t][2], part[t][3]);
+            acc[t] = vfmaq_f32(acc[t], vmulq_f32(dw, vld1q_f32(a->d[t] + b)), vcvtq_f32_s32(is));
+        }
+    }
+    for (int t = 0; t < NT; t++) out[t] = vaddvq_f32(acc[t]);
+}
+
+/* Q4_K: d, dmin f16, scales[12], qs[128] (144 bytes); 8 groups of 32 with
+ * 6-bit scale sc and min mn: v = d*sc*q - dmin*mn. Per 32-block:
+ * dx * (d * (sc * sum q*xq) - dmin * (mn * sum xq)). */
+Q8_INLINE void q8_q4k(const uint8_t *w, const neon_q8act *a, int NT, int nb, float *out) {
+    float32x4_t acc[NEON_Q8_TILE];
+    for (int t = 0; t < NT; t++) acc[t] = vdupq_n_f32(0.0f);
+    for (int sb = 0; sb < nb / 8; sb++, w += 144) {
+        const float32x4_t dd = q8_f16x4(w, 2, 2); /* d, dmin */
+        const float d = vgetq_lane_f32(dd, 0), dmin = vgetq_lane_f32(dd, 1);
+        const uint8_t *s = w + 4, *q = w + 16;
+        int32_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) {
+            if (j < 4) {
+                sc[j] = s[j] & 63;
+                mn[j] = s[j + 4] & 63;
+            } else {
+                sc[j] = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+                mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+            }
+        }
+        for (int half = 0; half < 2; half++) {
+            int32x4_t part[NEON_Q8_TILE][4];
+            for (int pair = 0; pair < 2; pair++) {
+                const uint8_t *qp = q + 64 * half + 32 * pair;
+                const uint8x16_t v0 = vld1q_u8(qp), v1 = vld1q_u8(qp + 16);
+                const int8x16_t l0 = vreinterpretq_s8_u8(vandq_u8(v0, vdupq_n_u8(0x0f)));
+                const int8x16_t l1 = vreinterpretq_s8_u8(vandq_u8(v1, vdupq_n_u8(0x0f)));
+                const int8x16_t h0 = vreinterpretq_s8_u8(vshrq_n_u8(v0, 4));
+                const int8x16_t h1 = vreinterpretq_s8_u8(vshrq_n_u8(v1, 4));
+                const int blk = 8 * sb + 4 * half + 2 * pair; /* groups blk (low), blk + 1 (high) */
+                for (int t = 0; t < NT; t++) {
+                    const int8_t *xq = a->q[t] + 32 * blk;
+                    part[t][2 * pair] =
+                        neon_qdot(neon_qdot(vdupq_n_s32(0), l0, vld1q_s8(xq)), l1, vld1q_s8(xq + 16));
+                    part[t][2 * pair + 1] =
+                        neon_qdot(neon_qdot(vdupq_n_s32(0), h0, vld1q_s8(xq + 32)), h1, vld1q_s8(xq + 48));
+                }
+            }
+            const int32x4_t scv = vld1q_s32(sc + 4 * half), mnv = vld1q_s32(mn + 4 * half);
+            const int b0 = 8 * sb + 4 * half;
+            for (int t = 0; t < NT; t++) {
+                const int32x4_t is = vmulq_s32(scv, q8_hsum4(part[t][0], part[t][1], part[t][2], part[t][3]));
+                const int32x4_t ms = vmulq_s32(mnv, vld1q_s32(a->s[t] + b0));
+                const float32x4_t f =
+                    vsubq_f32(vmulq_n_f32(vcvtq_f32_s32(is), d), vmulq_n_f32(vcvtq_f32_s32(ms), dmin));
+                acc[t] = vfmaq_f32(acc[t], vld1q_f32(a->d[t] + b0), f);
+            }
+        }
+    }
+    for (int t = 0; t < NT; t++) out[t] = vaddvq_f32(acc[t]);
+}
+
+/* Q6_K: ql[128], qh[64], int8 scales[16], d f16 (210 bytes); per 128-value
+ * half, quarter k holds elements 32k..32k+31 (low/high nibbles of ql, 2-bit
+ * fields of qh), each quarter two groups of 16 with their own scale. Per
+ * 32-block: dx * d * (sc_a * sum_a + sc_b * sum_b), q - 32 in int8. */
+Q8_INLINE void q8_q6k(const uint8_t *w, const neon_q8act *a, int NT, int nb, float *out) {
+    float32x4_t acc[NEON_Q8_TILE];
+    for (int t = 0; t < NT; t++) acc[t] = vdupq_n_f32(0.0f);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), m3 = vdupq_n_u8(3);
+    const int8x16_t o32 = vdupq_n_s8(32);
+    for (int sb = 0; sb < nb / 8; sb++, w += 210) {
+        const float d = vgetq_lane_f32(q8_f16x4(w + 208, 2, 1), 0);
+        const int8_t *scb = (const int8_t *)(const void *)(w + 192);
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = w + 64 * half, *qh = w + 128 + 32 * half;
+            const int8_t *sc = scb + 8 * half;
+            const uint8x16_t ql0 = vld1q_u8(ql), ql1 = vld1q_u8(ql + 16), ql2 = vld1q_u8(ql + 32),
+                             ql3 = vld1q_u8(ql + 48), qh0 = vld1q_u8(qh), qh1 = vld1q_u8(qh + 16);
+            int8x16_t v[4][2];
+            v[0][0] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(ql0, m4), vshlq_n_u8(vandq_u8(qh0, m3), 4)));
+            v[0][1] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(ql1, m4), vshlq_n_u8(vandq_u8(qh1, m3), 4)));
+            v[1][0] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(ql2, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh0, 2), m3), 4)));
+            v[1][1] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(ql3, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh1, 2), m3), 4)));
+            v[2][0] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(ql0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh0, 4), m3), 4)));
+            v[2][1] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(ql1, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh1, 4), m3), 4)));
+            v[3][0] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(ql2, 4), vshlq_n_u8(vshrq_n_u8(qh0, 6), 4)));
+            v[3][1] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(ql3, 4), vshlq_n_u8(vshrq_n_u8(qh1, 6), 4)));
+            for (int k = 0; k < 4; k++) {
+                v[k][0] = vsubq_s8(v[k][0], o32);
+                v[k][1] = vsubq_s8(v[k][1], o32);
+            }
+            const int b0 = 8 * sb + 4 * half;
+            for (int t = 0; t < NT; t++) {
+                int32x4_t c[4];
+                for (int k = 0; k < 4; k++) {
+                    const int8_t *xq = a->q[t] + 32 * (b0 + k);
+                    const int32x4_t pa = neon_qdot(vdupq_n_s32(0), v[k][0], vld1q_s8(xq));
+                    const int32x4_t pb = neon_qdot(vdupq_n_s32(0), v[k][1], vld1q_s8(xq + 16));
+                    c[k] = vmlaq_n_s32(vmulq_n_s32(pa, sc[2 * k]), pb, sc[2 * k + 1]);
+                }
+                const int32x4_t is = q8_hsum4(c[0], c[1], c[2], c[3]);
+                acc[t] = vfmaq_f32(acc[t], vmulq_n_f32(vld1q_f32(a->d[t] + b0), d), vcvtq_f32_s32(is));
+            }
+        }
+    }
+    for (int t = 0; t < NT; t++) out[t] = vaddvq_f32(acc[t]);
+}
+
+#define Q8_CAT2(a, b) a##b
+#define Q8_CAT(a, b) Q8_CAT2(a, b)
+
+Q8_INLINE void q8_kernel_nt(int type, const uint8_t *w, const neon_q8act *a, int NT, int nb32, float *out) {
+    switch (type) {
+    case DSV3_W_Q8_0: q8_legacy(0, w, a, NT, nb32, out); break;
+    case DSV3_W_Q4_0: q8_legacy(1, w, a, NT, nb32, out); break;
+    case DSV3_W_Q4_K: q8_q4k(w, a, NT, nb32, out); break;
+    case DSV3_W_Q6_K: q8_q6k(w, a, NT, nb32, out); break;
+    default:
+        for (int t = 0; t < NT; t++) out[t] = 0.0f;
+        break;
+    }
+}
+
+void Q8_CAT(neon_q8_kernel_, NEON_Q8_SUFFIX)(int type, const uint8_t *w, const neon_q8act *a, int nt, int nb32,
+                                             float *out) {
+    switch (nt) {
+    case 1: q8_kernel_nt(type, w, a, 1, nb32, out); break;
+    case 2: q8_kernel_nt(type, w, a, 2, nb32, out); break;
+    case 3: q8_kernel_nt(type, w, a, 3, nb32, out); break;
+    default: q8_kernel_nt(type, w, a, 4, nb32, out); break;
+    }
+}
+
+#endif /* NEON_Q8_SUFFIX */

@@ -1,0 +1,20 @@
+# backend_ops.cmake -- every backend against the scalar reference, op by op,
+# and golden runs of the avx2 backend; include()d from tests/CMakeLists.txt.
+
+add_executable(test_backend_ops ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops.c)
+target_link_libraries(test_backend_ops PRIVATE dsv3_static)
+target_compile_options(test_backend_ops PRIVATE ${DSV3_WARN})
+if(DSV3_AVX2_SOURCES)
+  # lets the test reach the avx2 backend's f32-activation path of block types
+  target_compile_definitions(test_backend_ops PRIVATE DSV3_TEST_AVX2)
+endif()
+add_test(NAME backend_ops COMMAND test_backend_ops)
+set_tests_properties(backend_ops PROPERTIES TIMEOUT 900)
+
+if(DSV3_AVX2_SOURCES)
+  # The golden checkpoints are F32/BF16/FP8: the avx2 backend computes them
+  # with f32 activations (exact FMA), within the 2e-3 logits tolerance and
+  # with exact routing.
+  add_test(NAME golden_avx2 COMMAND test_golden ${DSV3_SHARED} avx2 2)
+  add_test(NAME thread_count_avx2 COMMAND test_thread_count ${DSV3_SHARED} avx2)
+endif()
