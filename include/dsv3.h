@@ -152,7 +152,8 @@ struct dsv3_model_info {
     uint64_t n_params;            /* parameters of all loaded tensors    */
     uint64_t bytes_mapped;        /* bytes of weight files mapped        */
     uint64_t kv_bytes_per_token;  /* latent KV cache bytes per position,
-                                     all main layers                     */
+                                     all main layers, of the default f32
+                                     cache (DSV3_KV_F32)                 */
     /* appended in 0.1: */
     uint64_t decode_bytes_per_token; /* weight bytes one decoded token reads
                                      (main model: attention, dense FFN,
@@ -188,7 +189,26 @@ struct dsv3_session_params {
     int mtp;                /* 1 (default): keep final hidden states so
                                dsv3_session_mtp_step can run (only when
                                the model has MTP layers); 0: save memory  */
+    /* appended in 0.1: */
+    int32_t kv_type;        /* storage of the cached kv latent, one of
+                               DSV3_KV_*; default DSV3_KV_F32             */
 };
+
+/* KV cache types (dsv3_session_params.kv_type). The cache keeps, per
+ * position and layer, the normalized kv latent (kv_lora_rank values) and
+ * the roped shared key (qk_rope_head_dim values, always f32). kv_type sets
+ * the latent's storage; bytes per position = n_layers * (latent + 4 * rope):
+ *   DSV3_KV_F32   4 bytes a value (exact; the default)
+ *   DSV3_KV_F16   2 bytes a value (IEEE half, round to nearest even)
+ *   DSV3_KV_Q8_0  34 bytes per 32 values (ggml's Q8_0 block: 32 int8 and
+ *                 an f16 scale); needs kv_lora_rank % 32 == 0
+ * E.g. DeepSeek-V3 (61 layers, rank 512, rope 64): 140544, 78080 and 48800
+ * bytes per position. dsv3_session_kv_bytes_per_token reports the
+ * session's value. A value the model or backend cannot use makes
+ * dsv3_session_create fail with DSV3_ERR_INVALID_ARG. */
+#define DSV3_KV_F32 0
+#define DSV3_KV_F16 1
+#define DSV3_KV_Q8_0 2
 
 DSV3_API struct dsv3_session_params dsv3_session_params_default(void);
 
@@ -229,7 +249,9 @@ DSV3_API int dsv3_session_rewind(dsv3_session *session, int32_t position);
 /* Same as rewind to 0. */
 DSV3_API int dsv3_session_reset(dsv3_session *session);
 
-/* Bytes of the latent KV cache per position (all main layers). */
+/* Bytes of the latent KV cache per position (all main layers), for the
+ * session's kv_type: n_layers * (kv_lora_rank * e + 4 * qk_rope_head_dim),
+ * e = 4 (F32), 2 (F16), 34/32 (Q8_0). */
 DSV3_API uint64_t dsv3_session_kv_bytes_per_token(const dsv3_session *session);
 
 /* Experts chosen at a position, when the session was created with
@@ -277,8 +299,9 @@ typedef struct dsv3_tokenizer dsv3_tokenizer;
 
 /* path: a directory holding tokenizer.json (and optionally
  * tokenizer_config.json, which gives BOS/EOS, add_bos_token and the chat
- * template), or the path of a tokenizer.json file (tokenizer_config.json is
- * looked for beside it). */
+ * template), the path of a tokenizer.json file (tokenizer_config.json is
+ * looked for beside it), or a GGUF file (its tokenizer.ggml.* metadata,
+ * pre-tokenizer "deepseek-v3"). */
 DSV3_API int dsv3_tokenizer_load(const char *path, dsv3_tokenizer **out, char *err, size_t err_size);
 DSV3_API void dsv3_tokenizer_free(dsv3_tokenizer *tok);
 /* Number of ids (largest id + 1, added tokens included). */

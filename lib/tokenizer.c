@@ -530,6 +530,22 @@ int dsv3_tokenizer_load(const char *path, dsv3_tokenizer **out, char *err, size_
         err_copy_out(&e, err, err_size);
         return e.status;
     }
+    /* A GGUF file carries its tokenizer in its metadata. */
+    if (S_ISREG(st.st_mode)) {
+        char magic[4] = {0};
+        FILE *gf = fopen(path, "rb");
+        size_t got = gf ? fread(magic, 1, sizeof magic, gf) : 0;
+        if (gf) fclose(gf);
+        if (got == sizeof magic && !memcmp(magic, "GGUF", 4)) {
+            int grc = tokenizer_load_gguf(path, out, &e);
+            if (grc) {
+                if (!e.msg[0]) err_set(&e, grc, "%s: %s", path, dsv3_status_string(grc));
+                err_copy_out(&e, err, err_size);
+                *out = NULL;
+            }
+            return grc;
+        }
+    }
     /* A directory holds both files; a file path has its config beside it. */
     size_t plen = strlen(path);
     size_t cap = plen + 32;

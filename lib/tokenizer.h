@@ -108,6 +108,15 @@ int tokenizer_build(const tok_desc *d, dsv3_tokenizer **out, dsv3_err *e);
  * model, normalizer, pre-tokenizer or decoder other than DeepSeek-V3's. */
 int tokenizer_load_hf(const char *json_path, const char *config_path, dsv3_tokenizer **out, dsv3_err *e);
 
+/* tokenizer_gguf.c: the tokenizer of a GGUF file's tokenizer.ggml.* keys
+ * (gpt2 BPE with the deepseek-v3 pre-tokenizer); source names the file in
+ * messages. DSV3_ERR_NOT_FOUND when the file has no tokenizer,
+ * DSV3_ERR_UNSUPPORTED for another model or pre-tokenizer (named),
+ * DSV3_ERR_BAD_FILE for malformed keys. */
+struct gguf_file;
+int tokenizer_from_gguf(const struct gguf_file *f, const char *source, dsv3_tokenizer **out, dsv3_err *e);
+int tokenizer_load_gguf(const char *path, dsv3_tokenizer **out, dsv3_err *e);
+
 /* Accessors for the chat template renderer: NUL-terminated strings owned
  * by the tokenizer, NULL when absent (or tok is NULL). */
 const char *tokenizer_chat_template(const dsv3_tokenizer *tok);

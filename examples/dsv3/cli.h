@@ -17,6 +17,7 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_chat_template(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* "1,2,3" -> malloc'd array and *n; NULL on a malformed or empty list. */
 int32_t *parse_tokens(const char *s, int *n);

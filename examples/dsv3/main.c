@@ -22,6 +22,8 @@ static void usage(FILE *f) {
             "  chat        -m PATH [sampling options]   (/reset, /quit)\n"
             "  bench       -m PATH [-p 512] [-n 128] [-t N] [--backend NAME] [--json]\n"
             "  perplexity  -m PATH -f FILE [--ctx N] [-t N]\n"
+            "  convert     -m HF_DIR -o OUT.gguf --type Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32\n"
+            "              [--keep-mtp] [-t N] [--quiet]\n"
             "  version\n",
             dsv3_version_string());
 }
@@ -40,6 +42,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "chat-template")) return cmd_chat_template(argc - 1, argv + 1);
     if (!strcmp(c, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(c, "chat")) return cmd_chat(argc - 1, argv + 1);
+    if (!strcmp(c, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) { printf("%s\n", dsv3_version_string()); return 0; }
     if (!strcmp(c, "help") || !strcmp(c, "-h") || !strcmp(c, "--help")) { usage(stdout); return 0; }
     fprintf(stderr, "dsv3: unknown command '%s'\n", c);
