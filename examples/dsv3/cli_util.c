@@ -3,8 +3,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "gguf.h"
+#include "json.h"
 
 /* "1,2,3" -> array; NULL on a malformed list. */
 int32_t *parse_tokens(const char *s, int *n) {
@@ -64,4 +67,35 @@ const char *cli_default_model(void) {
     }
 #endif
     return NULL;
+}
+
+synth_origin cli_synth_origin(const char *path) {
+    synth_origin f = {0, 0, 0, 0};
+    struct stat st;
+    if (stat(path, &st) != 0) return f;
+    if (!S_ISDIR(st.st_mode)) {
+        gguf_file *g = NULL;
+        dsv3_err e;
+        uint32_t l, d, x;
+        if (gguf_open(path, 1, &g, &e) == 0 && gguf_get_u32(g, "dsv3.synth.full_num_hidden_layers", &l, &e) == 0 &&
+            gguf_get_u32(g, "dsv3.synth.full_first_k_dense_replace", &d, &e) == 0 &&
+            gguf_get_u32(g, "dsv3.synth.full_n_routed_experts", &x, &e) == 0)
+            f = (synth_origin){1, (int)l, (int)d, (int)x};
+        gguf_close(g);
+        return f;
+    }
+    char p[4096];
+    snprintf(p, sizeof p, "%s/config.json", path);
+    size_t len;
+    char *text = read_file(p, &len);
+    json_doc *d = NULL;
+    if (text && json_parse(text, len, &d, NULL, 0) == 0) {
+        const json_value *s = json_get(json_root(d), "dsv3_synth");
+        const json_value *l = json_get(s, "full_num_hidden_layers"), *dn = json_get(s, "full_first_k_dense_replace"),
+                         *e = json_get(s, "full_n_routed_experts");
+        if (l && dn && e && l->is_int && dn->is_int && e->is_int) f = (synth_origin){1, (int)l->i, (int)dn->i, (int)e->i};
+        json_free(d);
+    }
+    free(text);
+    return f;
 }

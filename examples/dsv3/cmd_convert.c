@@ -680,7 +680,8 @@ static int write_tensors(plan *p, gguf_writer *w, dsv3_pool *pool, progress *pr,
 
 /* ---- metadata ------------------------------------------------------------------------------------ */
 
-static void set_model_kvs(gguf_writer *w, const dsv3_config *c, int keep_mtp, int ftype, const char *name) {
+static void set_model_kvs(gguf_writer *w, const dsv3_config *c, int keep_mtp, int ftype, const char *name,
+                          synth_origin so) {
     char k[128];
 #define KEY(s) (snprintf(k, sizeof k, "deepseek2.%s", s), k)
     gguf_writer_set_str(w, "general.architecture", "deepseek2", 9);
@@ -689,6 +690,11 @@ static void set_model_kvs(gguf_writer *w, const dsv3_config *c, int keep_mtp, in
     gguf_writer_set_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
     gguf_writer_set_u32(w, "general.file_type", (uint32_t)ftype);
     gguf_writer_set_u32(w, "general.quantization_version", 2);
+    if (so.found) { /* a `dsv3 synth` checkpoint: keep what it was cut from for `dsv3 bench` */
+        gguf_writer_set_u32(w, "dsv3.synth.full_num_hidden_layers", (uint32_t)so.layers);
+        gguf_writer_set_u32(w, "dsv3.synth.full_first_k_dense_replace", (uint32_t)so.dense);
+        gguf_writer_set_u32(w, "dsv3.synth.full_n_routed_experts", (uint32_t)so.experts);
+    }
     const int mtp = keep_mtp ? c->n_mtp_layers : 0;
     gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)(c->n_layers + mtp));
     gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)c->max_position_embeddings);
@@ -993,7 +999,7 @@ int cmd_convert(int argc, char **argv) {
     w = gguf_writer_new();
     if (!w) { fprintf(stderr, "dsv3 convert: out of memory\n"); goto done; }
     char name[256];
-    set_model_kvs(w, &cfg, keep_mtp, TYPES[ti].ftype, base_name(in, name, sizeof name));
+    set_model_kvs(w, &cfg, keep_mtp, TYPES[ti].ftype, base_name(in, name, sizeof name), cli_synth_origin(in));
     char why[512];
     int tr = add_tokenizer(w, in, cfg.vocab_size, why, sizeof why);
     if (tr < 0) { fprintf(stderr, "dsv3 convert: tokenizer: %s\n", why); goto done; }

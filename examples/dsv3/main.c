@@ -13,7 +13,8 @@ static void usage(FILE *f) {
             "  logits      -m PATH --tokens 1,2,3 [--all] [--backend NAME] [-t N] --out FILE\n"
             "  mtp-logits  -m PATH --tokens 1,2,3 --out FILE\n"
             "  synth       --shape tiny|v2-lite|v3|k2|moonlight [--layers N] [--experts N]\n"
-            "              [--dtype f32|bf16|fp8] [--seed S] [--shard-mb MB] [--no-mtp] -o DIR\n"
+            "              [--dtype f32|bf16|fp8] [--seed S] [--shard-mb MB] [--no-mtp]\n"
+            "              (-o DIR | -o FILE.gguf [--type Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32])\n"
             "  tokenize    (-m PATH | --tokenizer PATH) (--text STR | --text-file FILE) [--bos]\n"
             "  detokenize  (-m PATH | --tokenizer PATH) --ids 1,2,3\n"
             "  chat-template (-m PATH | --tokenizer PATH) --messages FILE.json [--add-generation-prompt]\n"
@@ -34,7 +35,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(c, "logits")) return cmd_logits(argc - 1, argv + 1);
     if (!strcmp(c, "mtp-logits")) return cmd_mtp_logits(argc - 1, argv + 1);
-    if (!strcmp(c, "synth")) return cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(c, "synth")) return cmd_synth_any(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(c, "perplexity")) return cmd_perplexity(argc - 1, argv + 1);
     if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
