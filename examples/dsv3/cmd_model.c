@@ -127,9 +127,31 @@ static int run_logits(int argc, char **argv, int mtp) {
         const float *last = logits + (size_t)(n - 1) * V;
         int32_t best = 0;
         for (size_t v = 1; v < V; v++) if (last[v] > last[best]) best = (int32_t)v;
+        /* the main model's greedy choice at every position, kept to score
+         * the drafts: MTP row i drafts token i+2, which the main model picks
+         * as the argmax of its row i+1 */
+        int32_t *greedy = malloc(sizeof *greedy * (size_t)n);
+        for (int r = 0; greedy && r < n; r++) {
+            const float *row = logits + (size_t)r * V;
+            int32_t b = 0;
+            for (size_t v = 1; v < V; v++) if (row[v] > row[b]) b = (int32_t)v;
+            greedy[r] = b;
+        }
         memmove(tok, tok + 1, sizeof *tok * (size_t)(n - 1));
         tok[n - 1] = best;
         rc = dsv3_session_mtp_step(s, tok, n, logits, DSV3_STEP_LOGITS_ALL);
+        if (!rc && greedy && n > 1) {
+            int agree = 0;
+            for (int r = 0; r + 1 < n; r++) {
+                const float *row = logits + (size_t)r * V;
+                int32_t b = 0;
+                for (size_t v = 1; v < V; v++) if (row[v] > row[b]) b = (int32_t)v;
+                agree += b == greedy[r + 1];
+            }
+            fprintf(stderr, "MTP draft = main model's greedy next-next token at %d of %d positions (%.1f %%)\n", agree,
+                    n - 1, 100.0 * agree / (n - 1));
+        }
+        free(greedy);
     }
     if (rc) fprintf(stderr, "dsv3 %s: %s (%s)\n", cmd, dsv3_session_last_error(s), dsv3_status_string(rc));
     else ok = write_out(o.out, logits, V * (size_t)((o.all || mtp) ? n : 1));
