@@ -7,7 +7,10 @@
  *
  * Versioning: `version` only grows. New ops are appended at the end of
  * struct dsv3_backend_ops; lib/ checks ops->version before calling an op
- * newer than DSV3_BACKEND_V1 (SQLite's iVersion pattern).
+ * newer than DSV3_BACKEND_V1 (SQLite's iVersion pattern). Fields are only
+ * appended to the argument structs too, with zero meaning the old
+ * behaviour, so a backend written for V1 keeps working: lib/ hands it only
+ * what V1 defined (an f32 KV cache).
  *
  * Threading: one backend instance belongs to one model. Ops may be called
  * concurrently from different sessions' threads; an op must therefore use
@@ -21,6 +24,7 @@
 #include "err.h"
 
 #define DSV3_BACKEND_V1 1
+#define DSV3_BACKEND_V2 2 /* store_kv; mla_attention reads kv_type caches */
 
 /* lib/ never passes more tokens than this to one op (longer steps are cut
  * into micro-batches), so backends may size stack arrays by it. */
@@ -87,7 +91,9 @@ typedef struct dsv3_mla_args {
     int pos0;
     int n_heads, dn, dr, dv, kvl;
     const float *q;     /* [n_tok][n_heads][dn+dr], rope applied           */
-    const float *kv;    /* latent cache [pos][kvl] (normalized)            */
+    const float *kv;    /* latent cache [pos][kvl] (normalized); with a
+                           kv_type other than DSV3_W_F32, the start of
+                           kv_row_bytes-byte rows of that type            */
     const float *pe;    /* rope key cache [pos][dr]                        */
     /* The key/value up-projections, in one of two stored forms:
      *  - wkv_b [n_heads*(dn+dv)][kvl] (HF kv_b_proj, GGUF legacy attn_kv_b):
@@ -101,9 +107,34 @@ typedef struct dsv3_mla_args {
     float *out;         /* [n_tok][n_heads][dv]                            */
     float *scratch;     /* >= n_threads * dsv3_mla_scratch_floats(n_ctx, kvl),
                            n_threads as given to the backend's init       */
+    /* DSV3_BACKEND_V2: the latent cache's storage, DSV3_W_F32 (0, the V1
+     * layout), DSV3_W_F16 or DSV3_W_Q8_0 (kvl % 32 == 0), and its row size
+     * dsv3_kv_row_bytes(kv_type, kvl) (ignored for F32). The rope key cache
+     * pe is always f32. lib/ passes a type other than F32 only to V2
+     * backends. */
+    int kv_type;
+    size_t kv_row_bytes;
 } dsv3_mla_args;
 
-#define dsv3_mla_scratch_floats(n_pos, kvl) ((size_t)(n_pos) + 2 * (size_t)(kvl))
+/* Per-thread attention scratch: the query and the attended value in latent
+ * space (2 kvl), one decoded cache row (kvl; backends that read a
+ * non-f32 cache through a row buffer), and the scores of n_pos positions. */
+#define dsv3_mla_scratch_floats(n_pos, kvl) ((size_t)(n_pos) + 3 * (size_t)(kvl))
+
+/* Bytes of one latent cache row of kvl values stored as kv_type
+ * (DSV3_W_F32, DSV3_W_F16, DSV3_W_Q8_0); 0 if the type cannot hold it. */
+static inline size_t dsv3_kv_row_bytes(int kv_type, int64_t kvl) {
+    if (kv_type == DSV3_W_F32) return (size_t)kvl * 4;
+    if (kv_type == DSV3_W_F16) return (size_t)kvl * 2;
+    if (kv_type == DSV3_W_Q8_0 && kvl % 32 == 0) return (size_t)kvl / 32 * 34;
+    return 0;
+}
+
+/* Host address of latent cache row p (in whatever type it is stored). */
+static inline const void *dsv3_mla_kv_row(const dsv3_mla_args *a, int p) {
+    if (a->kv_type == DSV3_W_F32) return a->kv + (size_t)p * (size_t)a->kvl;
+    return (const char *)(const void *)a->kv + (size_t)p * a->kv_row_bytes;
+}
 
 /* Routed experts for n tokens: out[t] = sum_j weights[t][j] * E_ids[t][j](x[t]),
  * E(x) = down(silu(gate x) * up x). Experts are visited in increasing id so
@@ -174,6 +205,15 @@ typedef struct dsv3_backend_ops {
     /* y[i] += x[i] */
     void (*add)(dsv3_backend *be, float *y, const float *x, size_t count);
     void (*moe_experts)(dsv3_backend *be, const dsv3_moe_args *a);
+
+    /* ---- DSV3_BACKEND_V2 ---- */
+    /* Write n latent rows into a cache of kv_type (DSV3_W_F16, DSV3_W_Q8_0;
+     * lib/ writes f32 caches itself, as in V1): row t of x (kvl floats at
+     * x + t*ldx) becomes the row_bytes bytes at dst + t*row_bytes. A row's
+     * bytes depend only on its own values (never on n), so a cache written
+     * token by token equals one written in a batch. */
+    void (*store_kv)(dsv3_backend *be, int kv_type, const float *x, int ldx, void *dst, size_t row_bytes, int n,
+                     int kvl);
 } dsv3_backend_ops;
 
 /* Registry (backends/registry.c). */

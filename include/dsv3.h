@@ -190,6 +190,9 @@ struct dsv3_session_params {
                                dsv3_session_mtp_step can run (only when
                                the model has MTP layers); 0: save memory  */
     /* appended in 0.1: */
+    int32_t reserved0;      /* never read: it fills what was the struct's
+                               tail padding, which the struct_size of
+                               programs built before kv_type covers       */
     int32_t kv_type;        /* storage of the cached kv latent, one of
                                DSV3_KV_*; default DSV3_KV_F32             */
 };

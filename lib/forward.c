@@ -57,19 +57,28 @@ static void attention(dsv3_session *s, const layer_weights *L, int il, int pos0,
     }
     o->rope(be, b->q, n, nh * qd, nh, qd, dn, dr, s->cos_t, s->sin_t);
 
-    /* The cache rows for the new positions: normalized latent, roped key. */
-    float *kv = s->kv[il] + (size_t)pos0 * kvl, *pe = s->pe[il] + (size_t)pos0 * dr;
+    /* The cache rows for the new positions: normalized latent, roped key.
+     * An f32 latent is normalized straight into the cache; another type is
+     * normalized in place and converted row by row by the backend (V2). */
+    unsigned char *kv = s->kv[il] + (size_t)pos0 * s->kv_row_bytes;
+    float *pe = s->pe[il] + (size_t)pos0 * dr;
     o->matmul(be, &L->kv_a, b->xn, b->kva, n);
-    o->rmsnorm(be, b->kva, kvl + dr, &L->kv_a_norm, kv, kvl, n, kvl, c->rms_norm_eps);
+    if (s->kv_type == DSV3_W_F32) {
+        o->rmsnorm(be, b->kva, kvl + dr, &L->kv_a_norm, (float *)(void *)kv, kvl, n, kvl, c->rms_norm_eps);
+    } else {
+        o->rmsnorm(be, b->kva, kvl + dr, &L->kv_a_norm, b->kva, kvl + dr, n, kvl, c->rms_norm_eps);
+        o->store_kv(be, s->kv_type, b->kva, kvl + dr, kv, s->kv_row_bytes, n, kvl);
+    }
     for (int t = 0; t < n; t++) o->copy(be, pe + (size_t)t * dr, b->kva + (size_t)t * (kvl + dr) + kvl, sizeof(float) * (size_t)dr);
     o->rope(be, pe, n, dr, 1, 0, 0, dr, s->cos_t, s->sin_t);
 
     dsv3_mla_args a = {
         .n_tok = n, .pos0 = pos0, .n_heads = nh, .dn = dn, .dr = dr, .dv = dv, .kvl = kvl,
-        .q = b->q, .kv = s->kv[il], .pe = s->pe[il], .scale = s->attn_scale,
+        .q = b->q, .kv = (const float *)(const void *)s->kv[il], .pe = s->pe[il], .scale = s->attn_scale,
         .wkv_b = L->kv_split ? NULL : &L->kv_b, .wk_b = L->kv_split ? &L->k_b : NULL,
         .wv_b = L->kv_split ? &L->v_b : NULL,
         .out = b->attn, .scratch = b->mla_scratch,
+        .kv_type = s->kv_type, .kv_row_bytes = s->kv_row_bytes,
     };
     o->mla_attention(be, &a);
     o->matmul(be, &L->o, b->attn, b->tmp, n);

@@ -13,6 +13,7 @@ struct dsv3_session_params dsv3_session_params_default(void) {
     p.n_ctx = 0;
     p.record_routing = 0;
     p.mtp = 1;
+    p.kv_type = DSV3_KV_F32;
     return p;
 }
 
@@ -47,6 +48,26 @@ void dsv3_session_free(dsv3_session *s) {
     free(s);
 }
 
+/* The stored type of a public DSV3_KV_* value (checked before). */
+static int kv_wtype(int32_t kv_type) {
+    return kv_type == DSV3_KV_F16 ? DSV3_W_F16 : kv_type == DSV3_KV_Q8_0 ? DSV3_W_Q8_0 : DSV3_W_F32;
+}
+
+static int check_kv_type(const dsv3_model *m, int32_t kv_type, dsv3_err *e) {
+    const int kvl = m->cfg.kv_lora_rank;
+    if (kv_type != DSV3_KV_F32 && kv_type != DSV3_KV_F16 && kv_type != DSV3_KV_Q8_0)
+        return err_set(e, DSV3_ERR_INVALID_ARG,
+                       "kv_type = %d is not a KV cache type (DSV3_KV_F32 0, DSV3_KV_F16 1, DSV3_KV_Q8_0 2)", (int)kv_type);
+    if (kv_type == DSV3_KV_Q8_0 && kvl % 32 != 0)
+        return err_set(e, DSV3_ERR_INVALID_ARG,
+                       "kv_type DSV3_KV_Q8_0 stores the latent in blocks of 32: kv_lora_rank = %d is not a multiple of 32 "
+                       "(use DSV3_KV_F16 or DSV3_KV_F32)", kvl);
+    if (kv_type != DSV3_KV_F32 && (m->ops->version < DSV3_BACKEND_V2 || !m->ops->store_kv))
+        return err_set(e, DSV3_ERR_INVALID_ARG, "kv_type = %d: backend '%s' supports only the f32 KV cache (DSV3_KV_F32)",
+                       (int)kv_type, m->ops->name);
+    return DSV3_OK;
+}
+
 static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
 
 static int create(const dsv3_model *m, const struct dsv3_session_params *p, dsv3_session *s, dsv3_err *e) {
@@ -59,7 +80,7 @@ static int create(const dsv3_model *m, const struct dsv3_session_params *p, dsv3
     s->pe = calloc((size_t)s->n_cache_layers, sizeof *s->pe);
     if (!s->kv || !s->pe) return err_set(e, DSV3_ERR_NO_MEMORY, "out of memory");
     for (int i = 0; i < s->n_cache_layers; i++) {
-        s->kv[i] = m->ops->alloc(m->be, sizeof(float) * (size_t)s->n_ctx * kvl);
+        s->kv[i] = m->ops->alloc(m->be, s->kv_row_bytes * (size_t)s->n_ctx);
         s->pe[i] = m->ops->alloc(m->be, sizeof(float) * (size_t)s->n_ctx * dr);
         if (!s->kv[i] || !s->pe[i])
             return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate the KV cache for %d positions", s->n_ctx);
@@ -133,6 +154,10 @@ int dsv3_session_create(const dsv3_model *m, const struct dsv3_session_params *u
         err_copy_out(&e, err, err_size);
         return e.status;
     }
+    if (check_kv_type(m, p.kv_type, &e)) {
+        err_copy_out(&e, err, err_size);
+        return e.status;
+    }
     dsv3_session *s = calloc(1, sizeof *s);
     if (!s) {
         err_set(&e, DSV3_ERR_NO_MEMORY, "out of memory");
@@ -141,6 +166,8 @@ int dsv3_session_create(const dsv3_model *m, const struct dsv3_session_params *u
     }
     s->m = m;
     s->n_ctx = p.n_ctx;
+    s->kv_type = kv_wtype(p.kv_type);
+    s->kv_row_bytes = dsv3_kv_row_bytes(s->kv_type, m->cfg.kv_lora_rank);
     int rc = create(m, &p, s, &e);
     if (rc) {
         err_copy_out(&e, err, err_size);
@@ -233,7 +260,7 @@ int dsv3_session_reset(dsv3_session *s) { return dsv3_session_rewind(s, 0); }
 uint64_t dsv3_session_kv_bytes_per_token(const dsv3_session *s) {
     if (!s) return 0;
     const dsv3_config *c = &s->m->cfg;
-    return (uint64_t)(c->kv_lora_rank + c->qk_rope_head_dim) * (uint64_t)c->n_layers * sizeof(float);
+    return ((uint64_t)s->kv_row_bytes + (uint64_t)c->qk_rope_head_dim * sizeof(float)) * (uint64_t)c->n_layers;
 }
 
 int dsv3_session_get_routing(const dsv3_session *s, int32_t position, int32_t *ids, float *weights, int32_t *n_moe) {

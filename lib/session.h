@@ -28,7 +28,10 @@ struct dsv3_session {
     int pos;            /* main cache length                        */
     int mtp_pos;        /* MTP cache length (<= pos)                */
     int n_cache_layers; /* main layers + MTP layers                 */
-    float **kv, **pe;   /* per layer: [n_ctx][kvl], [n_ctx][dr]     */
+    unsigned char **kv; /* per layer: n_ctx latent rows of kv_row_bytes */
+    float **pe;         /* per layer: [n_ctx][dr] rope keys, f32    */
+    int kv_type;        /* latent storage: DSV3_W_F32, _F16, _Q8_0  */
+    size_t kv_row_bytes; /* dsv3_kv_row_bytes(kv_type, kvl)         */
     float *hidden;      /* [n_ctx][H] final-norm hidden for MTP, or NULL */
     fwd_bufs b;
     /* host-side routing work */

@@ -16,7 +16,8 @@ built=$(date +%s)
 # golden_*: golden_scalar, golden_scalar_2threads, golden_neon;
 # quants: dequantization vs libggml; neon*: test_neon_ops (also on an
 # emulated CPU without the dot-product extension); backend_ops: every op of
-# every backend vs scalar (also on the ARMv8.0 CPU).
-ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 900 -R "golden|quants|neon|backend_ops"
+# every backend vs scalar (also on the ARMv8.0 CPU); kv_cache: the F16/Q8_0
+# latent KV cache end to end (tests/test_kv_cache.c).
+ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 900 -R "golden|quants|neon|backend_ops|kv_cache"
 end=$(date +%s)
 echo "run_neon.sh: build $((built - start)) s, tests $((end - built)) s"

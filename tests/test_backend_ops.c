@@ -18,6 +18,10 @@
  *   swiglu   1e-6 relative (the backend's exp vs expf), also in place;
  *   add      exact;  embed  exact values, every type;
  *   mla_attention  both weight forms, 7 types, 5e-5 of max|out|;
+ *   kv cache  (every backend, scalar included) store_kv gives the bytes of
+ *            dsv3_quantize_row; mla_attention over an F16/Q8_0 latent cache
+ *            gives the bits of the same backend over an f32 cache holding
+ *            the dequantized rows (1 and 3 threads);
  *   moe_experts    f32 paths 1e-5 of max|out|; block types 5e-2 of max|out|
  *            (two 8-bit-activation matmuls in series; random signs make
  *            |out| small next to the sum of |terms|).
@@ -434,7 +438,7 @@ static void test_mla(inst *ref, inst *b1, inst *b3) {
                 float *scr = xmalloc(sizeof(float) * 3 * dsv3_mla_scratch_floats(n_ctx, kvl));
                 dsv3_mla_args a = {n_tok, pos0, nh, dn, dr, dv, kvl, qv, kv, pe,
                                    split ? NULL : &wkvb.w, split ? &wkb.w : NULL, split ? &wvb.w : NULL,
-                                   0.3f, os, scr};
+                                   0.3f, os, scr, DSV3_W_F32, 0};
                 ref->ops->mla_attention(ref->be, &a);
                 a.out = o1;
                 b1->ops->mla_attention(b1->be, &a);
@@ -452,6 +456,69 @@ static void test_mla(inst *ref, inst *b1, inst *b3) {
                 if (split) { free_weight(&wkb); free_weight(&wvb); } else free_weight(&wkvb);
             }
     printf("  mla_attention: max error %.2e of max|out| (f32, bf16, f16, fp8, q8_0, q4_k, q6_k; both forms)\n", worst);
+}
+
+/* ---- quantized latent cache ------------------------------------------------ */
+
+static void test_mla_kv(inst *b1, inst *b3) {
+    const char *name = b1->ops->name;
+    int n_cases = 0;
+    for (int ti = 0; ti < 2; ti++)
+        for (int split = 0; split < 2; split++)
+            for (int cfg = 0; cfg < 4; cfg++) {
+                const int type = ti ? DSV3_W_Q8_0 : DSV3_W_F16;
+                /* F16: 45 latent values (vector tails); Q8_0: two blocks */
+                const int nh = 3, dn = 16, dr = 8, dv = 24, kvl = ti ? 64 : 45;
+                const int n_tok = cfg & 1 ? 5 : 1, pos0 = cfg & 2 ? 10 : 0, n_ctx = pos0 + n_tok;
+                const size_t rb = dsv3_kv_row_bytes(type, kvl);
+                tweight wkvb = {0}, wkb = {0}, wvb = {0};
+                if (split) {
+                    wkb = make_weight(DSV3_W_BF16, (int64_t)nh * kvl, dn, 1, 1);
+                    wvb = make_weight(DSV3_W_BF16, (int64_t)nh * dv, kvl, 1, 1);
+                } else {
+                    wkvb = make_weight(DSV3_W_F32, (int64_t)nh * (dn + dv), kvl, 1, 1);
+                }
+                float *qv = xmalloc(sizeof(float) * (size_t)(n_tok * nh * (dn + dr)));
+                float *lat = xmalloc(sizeof(float) * (size_t)(n_ctx * (kvl + 3))); /* rows kvl + 3 apart */
+                float *kvf = xmalloc(sizeof(float) * (size_t)(n_ctx * kvl)), *pe = xmalloc(sizeof(float) * (size_t)(n_ctx * dr));
+                uint8_t *kvq = xmalloc(rb * (size_t)n_ctx), *want = xmalloc(rb * (size_t)n_ctx);
+                fill(qv, (size_t)(n_tok * nh * (dn + dr)), -1.0f, 1.0f);
+                fill(lat, (size_t)(n_ctx * (kvl + 3)), -3.0f, 3.0f);
+                fill(pe, (size_t)(n_ctx * dr), -1.0f, 1.0f);
+                /* the cache write, in one call and in calls of one row */
+                b1->ops->store_kv(b1->be, type, lat, kvl + 3, kvq, rb, n_ctx, kvl);
+                for (int p = 0; p < n_ctx; p++) {
+                    dsv3_quantize_row(type, lat + (size_t)p * (kvl + 3), want + (size_t)p * rb, kvl);
+                    dsv3_dequantize_row(type, want + (size_t)p * rb, kvf + (size_t)p * kvl, kvl);
+                }
+                CHECK(!memcmp(kvq, want, rb * (size_t)n_ctx), "%s store_kv %s: bytes differ from dsv3_quantize_row", name,
+                      dsv3_wtype_name(type));
+                memset(kvq, 0xA5, rb * (size_t)n_ctx);
+                for (int p = 0; p < n_ctx; p++)
+                    b1->ops->store_kv(b1->be, type, lat + (size_t)p * (kvl + 3), kvl + 3, kvq + (size_t)p * rb, rb, 1, kvl);
+                CHECK(!memcmp(kvq, want, rb * (size_t)n_ctx), "%s store_kv %s: row by row differs", name, dsv3_wtype_name(type));
+                const size_t on = (size_t)(n_tok * nh * dv);
+                float *of = xmalloc(sizeof(float) * on), *o1 = xmalloc(sizeof(float) * on), *o3 = xmalloc(sizeof(float) * on);
+                float *scr = xmalloc(sizeof(float) * 3 * dsv3_mla_scratch_floats(n_ctx, kvl));
+                dsv3_mla_args a = {n_tok, pos0, nh, dn, dr, dv, kvl, qv, kvf, pe,
+                                   split ? NULL : &wkvb.w, split ? &wkb.w : NULL, split ? &wvb.w : NULL,
+                                   0.3f, of, scr, DSV3_W_F32, 0};
+                b1->ops->mla_attention(b1->be, &a);
+                a.kv = (const float *)(const void *)kvq;
+                a.kv_type = type;
+                a.kv_row_bytes = rb;
+                a.out = o1;
+                b1->ops->mla_attention(b1->be, &a);
+                a.out = o3;
+                b3->ops->mla_attention(b3->be, &a);
+                CHECK(!memcmp(of, o1, sizeof(float) * on), "%s mla %s cache %s n_tok %d pos0 %d: differs from the f32 cache of its values",
+                      name, dsv3_wtype_name(type), split ? "k_b/v_b" : "kv_b", n_tok, pos0);
+                CHECK(!memcmp(o1, o3, sizeof(float) * on), "%s mla %s cache: 3 threads differ from 1", name, dsv3_wtype_name(type));
+                n_cases++;
+                free(qv); free(lat); free(kvf); free(pe); free(kvq); free(want); free(of); free(o1); free(o3); free(scr);
+                if (split) { free_weight(&wkb); free_weight(&wvb); } else free_weight(&wkvb);
+            }
+    printf("  kv cache (%s): store_kv and mla_attention over F16/Q8_0 latents, %d cases\n", name, n_cases);
 }
 
 /* ---- moe_experts --------------------------------------------------------- */
@@ -551,6 +618,7 @@ int main(void) {
         test_matmul(&ref, &b1, &b3);
         test_elementwise(&ref, &b1, &b3);
         test_mla(&ref, &b1, &b3);
+        test_mla_kv(&b1, &b3);
         test_moe(&ref, &b1, &b3);
         ops->free(b1.be);
         ops->free(b3.be);
@@ -566,6 +634,7 @@ int main(void) {
         scalar->matmul(s3.be, &tw.w, x, y3, 17);
         CHECK(!memcmp(y1, y3, sizeof y1), "scalar matmul: 3 threads differ from 1");
         free_weight(&tw);
+        test_mla_kv(&ref, &s3);
         scalar->free(s3.be);
     }
     if (!tested) printf("no backend besides scalar is available here\n");

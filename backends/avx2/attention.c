@@ -2,7 +2,8 @@
  * backends/scalar/attention.c for the algebra), vectorized over the latent
  * and rope dimensions. (token, head) pairs are split over the threads in
  * contiguous ranges; each pair is computed by one thread, with an
- * arithmetic that depends only on its own inputs and position. */
+ * arithmetic that depends only on its own inputs and position. The latent
+ * cache may be F32, F16 or Q8_0 (kv_type), decoded in registers. */
 /* Only with the flags that CMake gives this directory (-mavx2 -mfma -mf16c);
  * without them the file is empty and the backend is not registered. */
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -42,30 +43,165 @@ AVX2_AI void dot4_f32(const float *a, const float *b0, const float *b1, const fl
     out[0] = r0; out[1] = r1; out[2] = r2; out[3] = r3;
 }
 
-/* o[i] += sum_p w[p] * rows[p][i], p in increasing order for every i. */
-static void axpy_rows(const float *rows, size_t ld, const float *w, int n_rows, float *o, int len) {
+/* ---- reading the latent cache (kv_type F32, F16 or Q8_0) ----------------
+ * A cache row is decoded in registers, 8 values at a time (Q8_0: a whole
+ * block of 32 per scale load): F16 through vcvtph2ps, Q8_0 as int8 -> int32
+ * -> f32 times the block's f16 scale (one multiply, as dsv3_dequantize_row). The decoded values are exactly
+ * the dequantized ones and every dot/axpy below keeps the f32 cache's
+ * order of operations, so a quantized cache gives, bit for bit, the result
+ * of an f32 cache holding its dequantized values. Each function is inlined
+ * with a constant type (mla_part dispatches once per call). */
+
+/* The f16 scale of the Q8_0 block at b (34 bytes: d, 32 int8). */
+AVX2_AI float q8_scale(const uint8_t *b) {
+    uint16_t h;
+    memcpy(&h, b, 2);
+    return _cvtsh_ss(h);
+}
+
+/* Values i .. i+7 of a cache row (i % 8 == 0). */
+AVX2_AI __m256 kv_load8(int type, const uint8_t *row, int i) {
+    if (type == DSV3_W_F16) return load_f16x8(row + 2 * (size_t)i);
+    if (type == DSV3_W_Q8_0) {
+        const uint8_t *b = row + (size_t)(i / 32) * 34;
+        const __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(b + 2 + i % 32));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(q8_scale(b)));
+    }
+    return load_f32x8(row + 4 * (size_t)i);
+}
+
+/* The 32 values of the Q8_0 block at b, one scale load per block (the Q8_0
+ * paths below step by whole blocks: kvl % 32 == 0). */
+AVX2_AI void q8_block(const uint8_t *b, __m256 v[4]) {
+    const __m256 d = _mm256_set1_ps(q8_scale(b));
+    const __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)(b + 2)),
+                  hi = _mm_loadu_si128((const __m128i *)(const void *)(b + 18));
+    v[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d);
+    v[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d);
+    v[2] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d);
+    v[3] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d);
+}
+
+/* Value i of a cache row. */
+AVX2_AI float kv_load1(int type, const uint8_t *row, int i) {
+    if (type == DSV3_W_F16) {
+        uint16_t h;
+        memcpy(&h, row + 2 * (size_t)i, 2);
+        return _cvtsh_ss(h);
+    }
+    if (type == DSV3_W_Q8_0) {
+        const uint8_t *b = row + (size_t)(i / 32) * 34;
+        return (float)(int8_t)b[2 + i % 32] * q8_scale(b);
+    }
+    float f;
+    memcpy(&f, row + 4 * (size_t)i, 4);
+    return f;
+}
+
+/* dot_f32 of a with a cache row. */
+AVX2_AI float dot_kv(int type, const float *a, const uint8_t *b, int len) {
+    __m256 s = _mm256_setzero_ps();
+    int i = 0;
+    if (type == DSV3_W_Q8_0)
+        for (; i + 32 <= len; i += 32) {
+            __m256 v[4];
+            q8_block(b + (size_t)(i / 32) * 34, v);
+            for (int j = 0; j < 4; j++) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * j), v[j], s);
+        }
+    for (; i + 8 <= len; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv_load8(type, b, i), s);
+    float r = hsum8(s);
+    for (; i < len; i++) r += a[i] * kv_load1(type, b, i);
+    return r;
+}
+
+/* dot4_f32 of a with 4 cache rows. */
+AVX2_AI void dot4_kv(int type, const float *a, const uint8_t *b0, const uint8_t *b1, const uint8_t *b2,
+                     const uint8_t *b3, int len, float out[4]) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    if (type == DSV3_W_Q8_0)
+        for (; i + 32 <= len; i += 32) {
+            const size_t o = (size_t)(i / 32) * 34;
+            __m256 v0[4], v1[4], v2[4], v3[4];
+            q8_block(b0 + o, v0);
+            q8_block(b1 + o, v1);
+            q8_block(b2 + o, v2);
+            q8_block(b3 + o, v3);
+            for (int j = 0; j < 4; j++) {
+                const __m256 av = _mm256_loadu_ps(a + i + 8 * j);
+                s0 = _mm256_fmadd_ps(av, v0[j], s0);
+                s1 = _mm256_fmadd_ps(av, v1[j], s1);
+                s2 = _mm256_fmadd_ps(av, v2[j], s2);
+                s3 = _mm256_fmadd_ps(av, v3[j], s3);
+            }
+        }
+    for (; i + 8 <= len; i += 8) {
+        const __m256 av = _mm256_loadu_ps(a + i);
+        s0 = _mm256_fmadd_ps(av, kv_load8(type, b0, i), s0);
+        s1 = _mm256_fmadd_ps(av, kv_load8(type, b1, i), s1);
+        s2 = _mm256_fmadd_ps(av, kv_load8(type, b2, i), s2);
+        s3 = _mm256_fmadd_ps(av, kv_load8(type, b3, i), s3);
+    }
+    float r0 = hsum8(s0), r1 = hsum8(s1), r2 = hsum8(s2), r3 = hsum8(s3);
+    for (int j = i; j < len; j++) r0 += a[j] * kv_load1(type, b0, j);
+    for (int j = i; j < len; j++) r1 += a[j] * kv_load1(type, b1, j);
+    for (int j = i; j < len; j++) r2 += a[j] * kv_load1(type, b2, j);
+    for (int j = i; j < len; j++) r3 += a[j] * kv_load1(type, b3, j);
+    out[0] = r0; out[1] = r1; out[2] = r2; out[3] = r3;
+}
+
+/* o[i] += sum_p w[p] * rows[p][i], p in increasing order for every i; rows
+ * are cache rows ld bytes apart. */
+AVX2_AI void axpy_rows(int type, const uint8_t *rows, size_t ld, const float *w, int n_rows, float *o, int len) {
     int p = 0;
     for (; p + 4 <= n_rows; p += 4) {
-        const float *c0 = rows + (size_t)p * ld, *c1 = c0 + ld, *c2 = c1 + ld, *c3 = c2 + ld;
+        const uint8_t *c0 = rows + (size_t)p * ld, *c1 = c0 + ld, *c2 = c1 + ld, *c3 = c2 + ld;
         const __m256 w0 = _mm256_set1_ps(w[p]), w1 = _mm256_set1_ps(w[p + 1]), w2 = _mm256_set1_ps(w[p + 2]),
                      w3 = _mm256_set1_ps(w[p + 3]);
         int i = 0;
+        if (type == DSV3_W_Q8_0)
+            for (; i + 32 <= len; i += 32) {
+                const size_t ob = (size_t)(i / 32) * 34;
+                __m256 v0[4], v1[4], v2[4], v3[4];
+                q8_block(c0 + ob, v0);
+                q8_block(c1 + ob, v1);
+                q8_block(c2 + ob, v2);
+                q8_block(c3 + ob, v3);
+                for (int j = 0; j < 4; j++) {
+                    __m256 v = _mm256_loadu_ps(o + i + 8 * j);
+                    v = _mm256_fmadd_ps(v0[j], w0, v);
+                    v = _mm256_fmadd_ps(v1[j], w1, v);
+                    v = _mm256_fmadd_ps(v2[j], w2, v);
+                    v = _mm256_fmadd_ps(v3[j], w3, v);
+                    _mm256_storeu_ps(o + i + 8 * j, v);
+                }
+            }
         for (; i + 8 <= len; i += 8) {
             __m256 v = _mm256_loadu_ps(o + i);
-            v = _mm256_fmadd_ps(_mm256_loadu_ps(c0 + i), w0, v);
-            v = _mm256_fmadd_ps(_mm256_loadu_ps(c1 + i), w1, v);
-            v = _mm256_fmadd_ps(_mm256_loadu_ps(c2 + i), w2, v);
-            v = _mm256_fmadd_ps(_mm256_loadu_ps(c3 + i), w3, v);
+            v = _mm256_fmadd_ps(kv_load8(type, c0, i), w0, v);
+            v = _mm256_fmadd_ps(kv_load8(type, c1, i), w1, v);
+            v = _mm256_fmadd_ps(kv_load8(type, c2, i), w2, v);
+            v = _mm256_fmadd_ps(kv_load8(type, c3, i), w3, v);
             _mm256_storeu_ps(o + i, v);
         }
-        for (; i < len; i++) o[i] = fmaf(c3[i], w[p + 3], fmaf(c2[i], w[p + 2], fmaf(c1[i], w[p + 1], fmaf(c0[i], w[p], o[i]))));
+        for (; i < len; i++)
+            o[i] = fmaf(kv_load1(type, c3, i), w[p + 3],
+                        fmaf(kv_load1(type, c2, i), w[p + 2],
+                             fmaf(kv_load1(type, c1, i), w[p + 1], fmaf(kv_load1(type, c0, i), w[p], o[i]))));
     }
     for (; p < n_rows; p++) {
-        const float *c0 = rows + (size_t)p * ld;
+        const uint8_t *c0 = rows + (size_t)p * ld;
         const __m256 w0 = _mm256_set1_ps(w[p]);
         int i = 0;
-        for (; i + 8 <= len; i += 8) _mm256_storeu_ps(o + i, _mm256_fmadd_ps(_mm256_loadu_ps(c0 + i), w0, _mm256_loadu_ps(o + i)));
-        for (; i < len; i++) o[i] = fmaf(c0[i], w[p], o[i]);
+        if (type == DSV3_W_Q8_0)
+            for (; i + 32 <= len; i += 32) {
+                __m256 v0[4];
+                q8_block(c0 + (size_t)(i / 32) * 34, v0);
+                for (int j = 0; j < 4; j++)
+                    _mm256_storeu_ps(o + i + 8 * j, _mm256_fmadd_ps(v0[j], w0, _mm256_loadu_ps(o + i + 8 * j)));
+            }
+        for (; i + 8 <= len; i += 8) _mm256_storeu_ps(o + i, _mm256_fmadd_ps(kv_load8(type, c0, i), w0, _mm256_loadu_ps(o + i)));
+        for (; i < len; i++) o[i] = fmaf(kv_load1(type, c0, i), w[p], o[i]);
     }
 }
 
@@ -73,14 +209,13 @@ typedef struct mla_job {
     const dsv3_mla_args *a;
 } mla_job;
 
-static void mla_part(void *ctx, int ith, int nth) {
-    const dsv3_mla_args *a = ((const mla_job *)ctx)->a;
+/* Pairs [i0, i1) with the cache read as `type` (a constant after inlining). */
+AVX2_AI void mla_range(const dsv3_mla_args *a, int type, float *q_lat, long i0, long i1) {
     const int qd = a->dn + a->dr, hd = a->dn + a->dv, kvl = a->kvl, dr = a->dr;
-    float *q_lat = a->scratch + (size_t)ith * dsv3_mla_scratch_floats(a->pos0 + a->n_tok, kvl);
+    const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
+    const size_t ld = type == DSV3_W_F32 ? sizeof(float) * (size_t)kvl : a->kv_row_bytes;
     float *o_lat = q_lat + kvl;  /* [kvl]   */
-    float *score = o_lat + kvl;  /* [n_pos] */
-    long i0, i1;
-    dsv3_split((long)a->n_tok * a->n_heads, ith, nth, &i0, &i1);
+    float *score = o_lat + 2 * (size_t)kvl; /* [n_pos], after the (unused) row buffer */
     for (long it = i0; it < i1; it++) {
         const int t = (int)(it / a->n_heads), h = (int)(it % a->n_heads);
         const int n_pos = a->pos0 + t + 1;
@@ -97,14 +232,16 @@ static void mla_part(void *ctx, int ith, int nth) {
         /* scores */
         int p = 0;
         for (; p + 4 <= n_pos; p += 4) {
-            const float *c = a->kv + (size_t)p * kvl, *k = a->pe + (size_t)p * dr;
+            const uint8_t *c = kv + (size_t)p * ld;
+            const float *k = a->pe + (size_t)p * dr;
             float s[4], r[4];
-            dot4_f32(q_lat, c, c + kvl, c + 2 * kvl, c + 3 * kvl, kvl, s);
+            dot4_kv(type, q_lat, c, c + ld, c + 2 * ld, c + 3 * ld, kvl, s);
             dot4_f32(q_pe, k, k + dr, k + 2 * dr, k + 3 * dr, dr, r);
             for (int j = 0; j < 4; j++) score[p + j] = (s[j] + r[j]) * a->scale;
         }
         for (; p < n_pos; p++)
-            score[p] = (dot_f32(q_lat, a->kv + (size_t)p * kvl, kvl) + dot_f32(q_pe, a->pe + (size_t)p * dr, dr)) * a->scale;
+            score[p] = (dot_kv(type, q_lat, kv + (size_t)p * ld, kvl) + dot_f32(q_pe, a->pe + (size_t)p * dr, dr)) *
+                       a->scale;
 
         /* softmax: max, exp, sum in 8 lanes, then the weights */
         float mx = -INFINITY;
@@ -130,11 +267,23 @@ static void mla_part(void *ctx, int ith, int nth) {
 
         /* the attended latent, then the value up-projection */
         memset(o_lat, 0, sizeof(float) * (size_t)kvl);
-        axpy_rows(a->kv, (size_t)kvl, score, n_pos, o_lat, kvl);
+        axpy_rows(type, kv, ld, score, n_pos, o_lat, kvl);
         float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
         const float *ol = o_lat;
         if (a->wk_b) avx2_rows_f32(a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, &ol, 1, o, 0);
         else avx2_rows_f32(a->wkv_b, (int64_t)h * hd + a->dn, (int64_t)h * hd + a->dn + a->dv, &ol, 1, o, 0);
+    }
+}
+
+static void mla_part(void *ctx, int ith, int nth) {
+    const dsv3_mla_args *a = ((const mla_job *)ctx)->a;
+    float *q_lat = a->scratch + (size_t)ith * dsv3_mla_scratch_floats(a->pos0 + a->n_tok, a->kvl);
+    long i0, i1;
+    dsv3_split((long)a->n_tok * a->n_heads, ith, nth, &i0, &i1);
+    switch (a->kv_type) {
+    case DSV3_W_F16: mla_range(a, DSV3_W_F16, q_lat, i0, i1); break;
+    case DSV3_W_Q8_0: mla_range(a, DSV3_W_Q8_0, q_lat, i0, i1); break;
+    default: mla_range(a, DSV3_W_F32, q_lat, i0, i1); break;
     }
 }
 

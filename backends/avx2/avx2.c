@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "avx2.h"
+#include "cpu/kv.h"
 #include "dsv3.h"
 
 #define N_SLOTS 8
@@ -134,7 +135,7 @@ static void avx2_memcpy(dsv3_backend *be, void *dst, const void *src, size_t byt
 }
 
 const dsv3_backend_ops dsv3_backend_avx2 = {
-    .version = DSV3_BACKEND_V1,
+    .version = DSV3_BACKEND_V2,
     .name = "avx2",
     .available = avx2_available,
     .priority = 10,
@@ -154,6 +155,7 @@ const dsv3_backend_ops dsv3_backend_avx2 = {
     .swiglu = avx2_swiglu,
     .add = avx2_add,
     .moe_experts = avx2_moe_experts,
+    .store_kv = dsv3_cpu_store_kv,
 };
 
 #else

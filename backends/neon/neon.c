@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/kv.h"
 #include "dsv3.h"
 #include "neon.h"
 
@@ -100,7 +101,7 @@ static void neon_memcpy(dsv3_backend *be, void *dst, const void *src, size_t byt
 }
 
 const dsv3_backend_ops dsv3_backend_neon = {
-    .version = DSV3_BACKEND_V1,
+    .version = DSV3_BACKEND_V2,
     .name = "neon",
     .available = neon_available,
     .priority = 10,
@@ -120,4 +121,5 @@ const dsv3_backend_ops dsv3_backend_neon = {
     .swiglu = neon_swiglu,
     .add = neon_add,
     .moe_experts = neon_moe_experts,
+    .store_kv = dsv3_cpu_store_kv,
 };

@@ -7,11 +7,24 @@
  *   out      = sum_t p_t W_vb c_t = W_vb (sum_t p_t c_t)
  * so per head we project the query into latent space once and never
  * decompress the cache. GGUF files may store W_kb already transposed
- * (attn_k_b), which turns the projection into plain row dots. */
+ * (attn_k_b), which turns the projection into plain row dots.
+ *
+ * A cache stored as F16 or Q8_0 (kv_type) is read one row at a time through
+ * dsv3_dequantize_row into the thread's row buffer, then used exactly as an
+ * f32 row: the result is, bit for bit, that of an f32 cache holding the
+ * dequantized values. */
 #include <math.h>
 #include <string.h>
 
+#include "quants/quants.h"
 #include "scalar.h"
+
+/* Latent row p as f32: the cache row itself, or decoded into buf. */
+static const float *kv_row(const dsv3_mla_args *a, int p, float *buf) {
+    if (a->kv_type == DSV3_W_F32) return a->kv + (size_t)p * a->kvl;
+    dsv3_dequantize_row(a->kv_type, dsv3_mla_kv_row(a, p), buf, a->kvl);
+    return buf;
+}
 
 typedef struct mla_job {
     const dsv3_mla_args *a;
@@ -24,7 +37,8 @@ static void mla_part(void *ctx, int ith, int nth) {
     const int qd = a->dn + a->dr, hd = a->dn + a->dv;
     float *q_lat = a->scratch + (size_t)ith * dsv3_mla_scratch_floats(a->pos0 + a->n_tok, a->kvl);
     float *o_lat = q_lat + a->kvl;        /* [kvl] */
-    float *score = o_lat + a->kvl;        /* [n_pos] */
+    float *c_buf = o_lat + a->kvl;        /* [kvl] a decoded cache row */
+    float *score = c_buf + a->kvl;        /* [n_pos] */
     long i0, i1;
     dsv3_split((long)a->n_tok * a->n_heads, ith, nth, &i0, &i1);
     for (long it = i0; it < i1; it++) {
@@ -39,7 +53,7 @@ static void mla_part(void *ctx, int ith, int nth) {
         }
         float mx = -INFINITY;
         for (int p = 0; p < n_pos; p++) {
-            const float *c = a->kv + (size_t)p * a->kvl, *k = a->pe + (size_t)p * a->dr;
+            const float *c = kv_row(a, p, c_buf), *k = a->pe + (size_t)p * a->dr;
             float s = 0.0f, r = 0.0f;
             for (int i = 0; i < a->kvl; i++) s += q_lat[i] * c[i];
             for (int i = 0; i < a->dr; i++) r += q[a->dn + i] * k[i];
@@ -50,7 +64,7 @@ static void mla_part(void *ctx, int ith, int nth) {
         for (int p = 0; p < n_pos; p++) { score[p] = expf(score[p] - mx); sum += score[p]; }
         memset(o_lat, 0, sizeof(float) * (size_t)a->kvl);
         for (int p = 0; p < n_pos; p++) {
-            const float *c = a->kv + (size_t)p * a->kvl;
+            const float *c = kv_row(a, p, c_buf);
             float w = score[p] / sum;
             for (int i = 0; i < a->kvl; i++) o_lat[i] += w * c[i];
         }

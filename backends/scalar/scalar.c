@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/kv.h"
 #include "dsv3.h"
 #include "scalar.h"
 
@@ -51,7 +52,7 @@ static void scalar_memcpy(dsv3_backend *be, void *dst, const void *src, size_t b
 }
 
 const dsv3_backend_ops dsv3_backend_scalar = {
-    .version = DSV3_BACKEND_V1,
+    .version = DSV3_BACKEND_V2,
     .name = "scalar",
     .available = scalar_available,
     .priority = 0,
@@ -71,4 +72,5 @@ const dsv3_backend_ops dsv3_backend_scalar = {
     .swiglu = scalar_swiglu,
     .add = scalar_add,
     .moe_experts = scalar_moe_experts,
+    .store_kv = dsv3_cpu_store_kv,
 };

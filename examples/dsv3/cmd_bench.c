@@ -12,7 +12,6 @@
 
 #include "cli.h"
 #include "dsv3.h"
-#include "json.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -61,37 +60,13 @@ static double measure_bandwidth(int n_threads) {
     return best;
 }
 
-/* The full-size counterpart of a synthetic checkpoint, from the "dsv3_synth"
- * block that `dsv3 synth` writes into config.json (absent: not synthetic). */
-typedef struct full_shape {
-    int found, layers, dense, experts;
-} full_shape;
-
-static full_shape read_synth_block(const char *dir) {
-    full_shape f = {0, 0, 0, 0};
-    char p[4096];
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    size_t len;
-    char *text = read_file(p, &len);
-    json_doc *d = NULL;
-    if (text && json_parse(text, len, &d, NULL, 0) == 0) {
-        const json_value *s = json_get(json_root(d), "dsv3_synth");
-        const json_value *l = json_get(s, "full_num_hidden_layers"), *dn = json_get(s, "full_first_k_dense_replace"),
-                         *e = json_get(s, "full_n_routed_experts");
-        if (l && dn && e && l->is_int && dn->is_int && e->is_int) {
-            f.found = 1;
-            f.layers = (int)l->i;
-            f.dense = (int)dn->i;
-            f.experts = (int)e->i;
-        }
-        json_free(d);
-    }
-    free(text);
-    return f;
+/* --kv-type: "f32" | "f16" | "q8_0" -> DSV3_KV_*, -1 if unknown. */
+static int kv_type_arg(const char *s) {
+    return !strcmp(s, "f32") ? DSV3_KV_F32 : !strcmp(s, "f16") ? DSV3_KV_F16 : !strcmp(s, "q8_0") ? DSV3_KV_Q8_0 : -1;
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *backend = "auto";
+    const char *model = NULL, *backend = "auto", *kv_name = "f32";
     int n_prompt = 512, n_gen = 128, threads = 0, as_json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -102,11 +77,12 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-n")) n_gen = atoi(v);
         else if (!strcmp(a, "-t")) threads = atoi(v);
         else if (!strcmp(a, "--backend")) backend = v;
+        else if (!strcmp(a, "--kv-type")) kv_name = v;
         else { fprintf(stderr, "dsv3 bench: unknown option %s\n", a); return 2; }
         i++;
     }
-    if (!model || n_prompt < 1 || n_gen < 1) {
-        fprintf(stderr, "usage: dsv3 bench -m PATH [-p 512] [-n 128] [-t N] [--backend NAME] [--json]\n");
+    if (!model || n_prompt < 1 || n_gen < 1 || kv_type_arg(kv_name) < 0) {
+        fprintf(stderr, "usage: dsv3 bench -m PATH [-p 512] [-n 128] [-t N] [--backend NAME] [--kv-type f32|f16|q8_0] [--json]\n");
         return 2;
     }
     struct dsv3_model_params mp = dsv3_model_params_default();
@@ -122,6 +98,7 @@ int cmd_bench(int argc, char **argv) {
     sp.n_ctx = n_prompt + n_gen + 1;
     if (sp.n_ctx > info.max_context) sp.n_ctx = info.max_context;
     sp.mtp = 0;
+    sp.kv_type = kv_type_arg(kv_name);
     dsv3_session *s = NULL;
     rc = dsv3_session_create(m, &sp, &s, err, sizeof err);
     if (rc) { fprintf(stderr, "dsv3 bench: %s\n", err); dsv3_model_free(m); return 1; }
@@ -151,7 +128,7 @@ int cmd_bench(int argc, char **argv) {
 
     /* Prediction for the full-size model: per-token time scales with the
      * bytes it streams, at the effective bandwidth measured here. */
-    full_shape f = read_synth_block(model);
+    synth_origin f = cli_synth_origin(model);
     double full_bpt = 0, full_dc = 0;
     if (f.found) {
         full_bpt = (double)info.decode_bytes_head + (double)f.dense * (double)info.decode_bytes_dense_layer +
@@ -161,13 +138,15 @@ int cmd_bench(int argc, char **argv) {
     if (as_json) {
         printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"weights\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, "
                "\"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"bytes_per_token\": %.0f, "
-               "\"bandwidth_gb_s\": %.2f, \"roofline_pct\": %.1f",
-               model, info.backend, info.n_threads, info.weight_dtype, n_prompt, n_gen, pf, dc, bpt, bw, pct);
+               "\"bandwidth_gb_s\": %.2f, \"roofline_pct\": %.1f, \"kv_type\": \"%s\", \"kv_bytes_per_token\": %llu",
+               model, info.backend, info.n_threads, info.weight_dtype, n_prompt, n_gen, pf, dc, bpt, bw, pct, kv_name,
+               (unsigned long long)dsv3_session_kv_bytes_per_token(s));
         if (f.found) printf(", \"full_model_bytes_per_token\": %.0f, \"full_model_decode_tokens_per_s\": %.4f", full_bpt, full_dc);
         printf("}\n");
     } else {
         printf("model           %s (%s, %s weights)\n", model, info.architecture, info.weight_dtype);
         printf("backend         %s, %d thread%s\n", info.backend, info.n_threads, info.n_threads == 1 ? "" : "s");
+        printf("kv cache        %s, %llu bytes/token\n", kv_name, (unsigned long long)dsv3_session_kv_bytes_per_token(s));
         printf("prefill         %d tokens: %.2f tokens/s\n", n_prompt, pf);
         printf("decode          %d tokens: %.2f tokens/s\n", n_gen, dc);
         printf("bytes/token     %.1f MiB of weights streamed per decoded token\n", bpt / 1048576.0);

@@ -13,6 +13,7 @@ typedef struct topts {
     const char *model, *tokenizer, *text, *text_file, *ids, *messages, *prompt, *backend;
     int bos, add_gen, n_predict, threads, ctx, print_ids;
     struct dsv3_sampler_params sp;
+    int kv_type; /* DSV3_KV_* (--kv-type f32|f16|q8_0) */
 } topts;
 
 static int parse(int argc, char **argv, topts *o, const char *cmd) {
@@ -43,7 +44,10 @@ static int parse(int argc, char **argv, topts *o, const char *cmd) {
         else if (!strcmp(a, "--min-p")) o->sp.min_p = (float)atof(v);
         else if (!strcmp(a, "--repeat-penalty")) o->sp.repeat_penalty = (float)atof(v);
         else if (!strcmp(a, "--seed")) o->sp.seed = strtoull(v, NULL, 10);
-        else { fprintf(stderr, "dsv3 %s: unknown option %s\n", cmd, a); return 0; }
+        else if (!strcmp(a, "--kv-type")) {
+            o->kv_type = !strcmp(v, "f32") ? DSV3_KV_F32 : !strcmp(v, "f16") ? DSV3_KV_F16 : !strcmp(v, "q8_0") ? DSV3_KV_Q8_0 : -1;
+            if (o->kv_type < 0) { fprintf(stderr, "dsv3 %s: --kv-type must be f32, f16 or q8_0\n", cmd); return 0; }
+        } else { fprintf(stderr, "dsv3 %s: unknown option %s\n", cmd, a); return 0; }
         i++;
     }
     /* Without -m or --tokenizer, the demo model that ships with dsv3. */
@@ -60,10 +64,18 @@ static dsv3_tokenizer *load_tok(const topts *o, const char *cmd, int quiet) {
         return NULL;
     }
     if (quiet && !o->tokenizer) {
+        /* a checkpoint directory without tokenizer.json: ids only; a GGUF
+         * file carries its tokenizer in its metadata */
         char p[4096];
         struct stat st;
-        snprintf(p, sizeof p, "%s/tokenizer.json", path);
-        if (stat(p, &st) != 0) return NULL;
+        if (stat(path, &st) != 0) return NULL;
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(p, sizeof p, "%s/tokenizer.json", path);
+            if (stat(p, &st) != 0) return NULL;
+        } else {
+            dsv3_tokenizer *t = NULL;
+            return dsv3_tokenizer_load(path, &t, NULL, 0) == DSV3_OK ? t : NULL;
+        }
     }
     dsv3_tokenizer *t = NULL;
     char err[512];
@@ -306,6 +318,7 @@ static int runner_open(runner *r, const topts *o, const char *cmd) {
     struct dsv3_session_params sp = dsv3_session_params_default();
     sp.n_ctx = o->ctx;
     sp.mtp = 0;
+    sp.kv_type = o->kv_type;
     rc = dsv3_session_create(r->model, &sp, &r->s, err, sizeof err);
     if (rc) { fprintf(stderr, "dsv3 %s: %s\n", cmd, err); return 0; }
     r->tok = load_tok(o, cmd, 1);
@@ -352,6 +365,7 @@ int cmd_run(int argc, char **argv) {
             for (size_t i = 0; i < n; i++) printf("%d ", prompt[i]);
             printf("\nout: ");
         }
+        if (!pr.ids_only && o.prompt) { fputs(o.prompt, stdout); fflush(stdout); } /* the continuation follows it */
         rc = dsv3_generate(r.s, r.tok, r.sampler, prompt, n, &gp, &g);
         printf("\n");
         stats(&g);
