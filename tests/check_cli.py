@@ -119,6 +119,8 @@ r = run("logits", "-m", os.path.join(shared, "golden", "tiny-v3", "fp8"), "--tok
 check(r.returncode == 2, "logits with a malformed token list")
 r = run("logits", "-m", os.path.join(shared, "golden", "tiny-v3", "fp8"), "--tokens", "1", "--backend", "nope", "--out", out)
 check(r.returncode == 1 and "nope" in r.stderr, "unknown backend: " + r.stderr)
+r = run("backends")
+check(r.returncode == 0 and r.stdout.startswith("scalar") and "available" in r.stdout, "backends: " + r.stdout)
 r = run("frobnicate")
 check(r.returncode == 2, "unknown command")
 

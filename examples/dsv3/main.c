@@ -26,8 +26,19 @@ static void usage(FILE *f) {
             "  perplexity  -m PATH -f FILE [--ctx N] [-t N]\n"
             "  convert     -m HF_DIR -o OUT.gguf --type Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32\n"
             "              [--keep-mtp] [-t N] [--quiet]\n"
+            "  backends                                  compiled-in backends and availability\n"
             "  version\n",
             dsv3_version_string());
+}
+
+/* The compiled-in backends, whether this CPU can run them, and which one
+ * "auto" picks (the library's choice, seen through a tiny query). */
+static int cmd_backends(void) {
+    int avail;
+    for (int i = 0; dsv3_backend_name(i, &avail); i++)
+        printf("%-8s %s\n", dsv3_backend_name(i, NULL), avail ? "available" : "not supported by this CPU");
+    printf("auto     picks the available backend with the highest priority (SIMD before scalar)\n");
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -45,6 +56,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(c, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(c, "convert")) return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(c, "backends")) return cmd_backends();
     if (!strcmp(c, "version") || !strcmp(c, "--version")) { printf("%s\n", dsv3_version_string()); return 0; }
     if (!strcmp(c, "help") || !strcmp(c, "-h") || !strcmp(c, "--help")) { usage(stdout); return 0; }
     fprintf(stderr, "dsv3: unknown command '%s'\n", c);
