@@ -209,6 +209,23 @@ static float signed_absmax(const float *x, int n, float *amax) {
     return max;
 }
 
+/* Levels l = round(iscale * x) clamped to [-nmax, nmax-1] and the weighted
+ * (w = x^2) sums sum w x l and sum w l^2 of that assignment; L (may be
+ * NULL) receives l + offset. Shared by both symmetric fits below. */
+static void sym_levels(int n, int nmax, const float *x, float iscale, int8_t *L, int offset, float *sumlx,
+                       float *suml2) {
+    float slx = 0, sl2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = q_clamp(q_round(iscale * x[i]), -nmax, nmax - 1);
+        if (L) L[i] = (int8_t)(l + offset);
+        float w = x[i] * x[i];
+        slx += w * x[i] * l;
+        sl2 += w * l * l;
+    }
+    *sumlx = slx;
+    *suml2 = sl2;
+}
+
 /* Symmetric fit for Q6_K: L in [-nmax, nmax-1] stored as L + nmax, weights
  * x^2; tries inverse scales -(nmax + 0.1k)/max, k = -9..9, and keeps the
  * assignment maximizing (sum w x L)^2 / sum w L^2. Returns the scale. */
@@ -218,28 +235,16 @@ static float fit_sym_search(int n, int nmax, const float *x, int8_t *L) {
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
-    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = q_clamp(q_round(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)(l + nmax);
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
+    float sumlx, suml2;
+    sym_levels(n, nmax, x, -nmax / max, L, nmax, &sumlx, &suml2);
     float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
     for (int k = -9; k <= 9; k++) {
         if (k == 0) continue;
-        iscale = -(nmax + 0.1f * k) / max;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < n; i++) {
-            int l = q_clamp(q_round(iscale * x[i]), -nmax, nmax - 1);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        float iscale = -(nmax + 0.1f * k) / max;
+        sym_levels(n, nmax, x, iscale, NULL, 0, &sumlx, &suml2);
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + q_clamp(q_round(iscale * x[i]), -nmax, nmax - 1));
+            sym_levels(n, nmax, x, iscale, L, nmax, &sumlx, &suml2);
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -256,14 +261,8 @@ static float fit_sym_descent(int n, int nmax, const float *x, int8_t *L) {
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
-    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = q_clamp(q_round(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)l;
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
+    float sumlx, suml2;
+    sym_levels(n, nmax, x, -nmax / max, L, 0, &sumlx, &suml2);
     for (int round = 0; round < 5; round++) {
         int changed = 0;
         for (int i = 0; i < n; i++) {
