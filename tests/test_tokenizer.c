@@ -17,6 +17,7 @@
 #include "pretokenize.h"
 #include "tokenizer.h"
 #include "unicode.h"
+#include "tok_util.h"
 
 static int g_pass, g_fail;
 
@@ -66,32 +67,6 @@ static char *slurp(const char *path, size_t *len) {
 }
 
 /* ---- helpers over the API -------------------------------------------------------- */
-
-static int32_t *encode(const dsv3_tokenizer *t, const char *s, size_t n, unsigned flags, size_t *out_n) {
-    size_t need = 0;
-    int rc = dsv3_tokenize(t, s, n, flags, NULL, 0, &need);
-    if (rc != DSV3_OK && rc != DSV3_ERR_TOO_SMALL) return NULL;
-    int32_t *ids = malloc(sizeof *ids * (need ? need : 1));
-    rc = dsv3_tokenize(t, s, n, flags, ids, need, out_n);
-    if (rc != DSV3_OK || *out_n != need) {
-        free(ids);
-        return NULL;
-    }
-    return ids;
-}
-
-static char *decode(const dsv3_tokenizer *t, const int32_t *ids, size_t n, unsigned flags, size_t *len) {
-    size_t need = 0;
-    int rc = dsv3_detokenize(t, ids, n, flags, NULL, 0, &need);
-    if (rc != DSV3_OK && rc != DSV3_ERR_TOO_SMALL) return NULL;
-    char *s = malloc(need + 1);
-    rc = dsv3_detokenize(t, ids, n, flags, s, need + 1, len);
-    if (rc != DSV3_OK || *len != need) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
 
 /* Streaming decode of ids into one string. */
 static char *decode_stream(const dsv3_tokenizer *t, const int32_t *ids, size_t n, unsigned flags, size_t *len) {

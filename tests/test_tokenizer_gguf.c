@@ -34,6 +34,7 @@
 #include "gguf_write.h"
 #include "json.h"
 #include "tokenizer.h"
+#include "tok_util.h"
 
 static int g_pass, g_fail;
 
@@ -84,34 +85,6 @@ static int run(char *const argv[]) {
     int st = 0;
     if (waitpid(pid, &st, 0) < 0) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int32_t *encode(const dsv3_tokenizer *t, const char *s, size_t n, unsigned flags, size_t *out_n) {
-    size_t need = 0;
-    int rc = dsv3_tokenize(t, s, n, flags, NULL, 0, &need);
-    if (rc != DSV3_OK && rc != DSV3_ERR_TOO_SMALL) return NULL;
-    int32_t *ids = malloc(sizeof *ids * (need ? need : 1));
-    if (!ids) return NULL;
-    rc = dsv3_tokenize(t, s, n, flags, ids, need, out_n);
-    if (rc != DSV3_OK || *out_n != need) {
-        free(ids);
-        return NULL;
-    }
-    return ids;
-}
-
-static char *decode(const dsv3_tokenizer *t, const int32_t *ids, size_t n, unsigned flags, size_t *len) {
-    size_t need = 0;
-    int rc = dsv3_detokenize(t, ids, n, flags, NULL, 0, &need);
-    if (rc != DSV3_OK && rc != DSV3_ERR_TOO_SMALL) return NULL;
-    char *s = malloc(need + 1);
-    if (!s) return NULL;
-    rc = dsv3_detokenize(t, ids, n, flags, s, need + 1, len);
-    if (rc != DSV3_OK) {
-        free(s);
-        return NULL;
-    }
-    return s;
 }
 
 static int32_t *json_ids(const json_value *a, size_t *n) {
