@@ -411,7 +411,7 @@ static void test_elementwise(inst *ref, inst *b1, inst *b3) {
 static void test_mla(inst *ref, inst *b1, inst *b3) {
     const char *name = b1->ops->name;
     static const int types[] = {DSV3_W_F32, DSV3_W_BF16, DSV3_W_F16, DSV3_W_F8_E4M3, DSV3_W_Q8_0, DSV3_W_Q4_K, DSV3_W_Q6_K};
-    double worst = 0;
+    double worst = 0, worst_q8 = 0;
     for (int it = 0; it < 7; it++)
         for (int split = 0; split < 2; split++)
             for (int cfg = 0; cfg < 4; cfg++) {
@@ -448,14 +448,22 @@ static void test_mla(inst *ref, inst *b1, inst *b3) {
                 for (size_t i = 0; i < on; i++) mx = fmax(mx, fabs(os[i]));
                 for (size_t i = 0; i < on; i++) e = fmax(e, fabs((double)o1[i] - os[i]));
                 e /= mx > 0 ? mx : 1;
-                if (e > worst) worst = e;
-                CHECK(e <= 5e-5, "%s mla %s %s n_tok %d pos0 %d: error %.3g max|out| > 5e-5", name, dsv3_wtype_name(type),
-                      split ? "k_b/v_b" : "kv_b", n_tok, pos0, e);
+                /* separate k_b / v_b of a block type may take an integer
+                 * path (query and attended latent rounded to two 8-bit
+                 * blocks: about 16 bits; the sharp softmax of these random
+                 * scores amplifies it ~10x); everything else is f32
+                 * arithmetic in another order */
+                const double tol = split && q ? 1e-3 : 5e-5;
+                double *wp = split && q ? &worst_q8 : &worst;
+                if (e > *wp) *wp = e;
+                CHECK(e <= tol, "%s mla %s %s n_tok %d pos0 %d: error %.3g max|out| > %g", name, dsv3_wtype_name(type),
+                      split ? "k_b/v_b" : "kv_b", n_tok, pos0, e, tol);
                 CHECK(!memcmp(o1, o3, sizeof(float) * on), "%s mla %s: 3 threads differ from 1", name, dsv3_wtype_name(type));
                 free(qv); free(kv); free(pe); free(os); free(o1); free(o3); free(scr);
                 if (split) { free_weight(&wkb); free_weight(&wvb); } else free_weight(&wkvb);
             }
-    printf("  mla_attention: max error %.2e of max|out| (f32, bf16, f16, fp8, q8_0, q4_k, q6_k; both forms)\n", worst);
+    printf("  mla_attention: max error %.2e of max|out| (f32, bf16, f16, fp8, q8_0, q4_k, q6_k; both forms), "
+           "%.2e for block-type k_b/v_b\n", worst, worst_q8);
 }
 
 /* ---- quantized latent cache ------------------------------------------------ */

@@ -205,6 +205,29 @@ AVX2_AI void axpy_rows(int type, const uint8_t *rows, size_t ld, const float *w,
     }
 }
 
+/* Rows [r0, r1) of a k_b / v_b up-projection against one f32 vector. With
+ * an integer path for the type: x rounded to 8-bit blocks, then the
+ * rounding error rounded the same way, and both rows run as two tokens of
+ * one matmul (each weight block decoded once): about 16-bit precision at
+ * little more than the cost of one. Else (or for unusually long rows) f32. */
+#define ATTN_MAX 1024 /* longest row and most rows (kv_lora_rank, heads' dims) */
+static void attn_rows(const dsv3_weight *w, int64_t r0, int64_t r1, const float *x, float *y) {
+    const size_t qb = avx2_q8_row_bytes(w->type, w->cols);
+    if (qb && w->cols <= ATTN_MAX && r1 - r0 <= ATTN_MAX) {
+        _Alignas(64) uint8_t buf[2 * (ATTN_MAX / 32) * 40];
+        _Alignas(32) float res[ATTN_MAX], yy[2 * ATTN_MAX];
+        const size_t nr = (size_t)(r1 - r0);
+        avx2_q8_quantize(w->type, x, w->cols, buf);
+        avx2_q8_residual(w->type, x, w->cols, buf, res);
+        avx2_q8_quantize(w->type, res, w->cols, buf + qb);
+        const void *xq[2] = {buf, buf + qb};
+        avx2_rows_q8(w, r0, r1, xq, 2, yy, nr);
+        for (size_t i = 0; i < nr; i++) y[i] = yy[i] + yy[nr + i];
+        return;
+    }
+    avx2_rows_f32(w, r0, r1, &x, 1, y, 0);
+}
+
 typedef struct mla_job {
     const dsv3_mla_args *a;
 } mla_job;
@@ -223,7 +246,7 @@ AVX2_AI void mla_range(const dsv3_mla_args *a, int type, float *q_lat, long i0, 
 
         /* the query in latent space */
         if (a->wk_b) {
-            avx2_rows_f32(a->wk_b, (int64_t)h * kvl, (int64_t)(h + 1) * kvl, &q, 1, q_lat, 0);
+            attn_rows(a->wk_b, (int64_t)h * kvl, (int64_t)(h + 1) * kvl, q, q_lat);
         } else {
             memset(q_lat, 0, sizeof(float) * (size_t)kvl);
             avx2_rows_axpy(a->wkv_b, (int64_t)h * hd, a->dn, q, q_lat);
@@ -270,7 +293,7 @@ AVX2_AI void mla_range(const dsv3_mla_args *a, int type, float *q_lat, long i0, 
         axpy_rows(type, kv, ld, score, n_pos, o_lat, kvl);
         float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
         const float *ol = o_lat;
-        if (a->wk_b) avx2_rows_f32(a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, &ol, 1, o, 0);
+        if (a->wk_b) attn_rows(a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, ol, o);
         else avx2_rows_f32(a->wkv_b, (int64_t)h * hd + a->dn, (int64_t)h * hd + a->dn + a->dv, &ol, 1, o, 0);
     }
 }

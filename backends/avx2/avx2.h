@@ -12,14 +12,20 @@
  * token, the bits of n matmuls of one token).
  *
  * Activations: float weights (F32, F16, BF16, FP8) always meet f32
- * activations with f32 FMA. The ggml block types Q8_0, Q4_0, Q2_K..Q6_K and
- * IQ4_XS by default use an integer path that rounds each activation row once
- * per matmul to 8-bit blocks (32 or 256 values with an f32 scale, like
- * ggml's Q8_0 / Q8_K): relative error about 1e-3 of sum |w*x|, bounded by
- * the tests at 5e-3. Every other block type dequantizes its blocks exactly
- * (bit for bit as backends/quants) and uses f32 FMA, as does attention's
- * use of the kv up-projections for every type. If the buffer for the
- * rounded activations cannot be allocated, a matmul takes the f32 path.
+ * activations with f32 FMA. The ggml block types Q8_0, Q4_0, Q4_1, Q5_0,
+ * Q5_1, IQ4_NL, Q2_K..Q6_K and IQ4_XS by default use an integer path that
+ * rounds each activation row once per matmul to 8-bit blocks (32 or 256
+ * values with an f32 scale, like ggml's Q8_0 / Q8_K): relative error about
+ * 1e-3 of sum |w*x|, bounded by the tests at 5e-3. Attention's separate
+ * k_b / v_b up-projections take the same path with 16-bit precision: the
+ * query (or attended latent) of each head is rounded, then its rounding
+ * error is rounded again, and the two rows meet each decoded weight block
+ * (the scores are too sensitive for one 8-bit rounding, and dequantizing
+ * costs far more per weight than the rest of a decoded token). Every other block type
+ * (the 1-3 bit i-quants) dequantizes its blocks exactly (bit for bit as
+ * backends/quants) and uses f32 FMA, as does a combined kv_b. If the buffer
+ * for the rounded activations cannot be allocated, a matmul takes the f32
+ * path.
  *
  * FP8 e4m3fn: the NaN codes S.1111.111, which quantizers never produce
  * (they saturate at +-448), read as +-480 (the scalar backend: NaN); every
@@ -84,6 +90,8 @@ void avx2_dequant(int type, const uint8_t *src, float *dst, int64_t nb);
  * or cols does not fit its blocks. */
 size_t avx2_q8_row_bytes(int type, int64_t cols);
 void avx2_q8_quantize(int type, const float *x, int64_t cols, void *dst);
+/* r = x - (the values xq, its rounding by avx2_q8_quantize, stands for). */
+void avx2_q8_residual(int type, const float *x, int64_t cols, const void *xq, float *r);
 void avx2_rows_q8(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                   size_t ldy);
 

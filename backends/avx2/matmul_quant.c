@@ -7,7 +7,8 @@
  *
  * 2. The integer path. Each activation row is rounded once per matmul to
  *    8-bit blocks with an f32 scale (d = max|x| / 127, q = round(x / d)):
- *    32 values for Q8_0 / Q4_0 weights, 256 (with the sums of every 16 q)
+ *    32 values (and d * sum q) for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL
+ *    weights, 256 (with the sums of every 16 q)
  *    for Q2_K..Q6_K and IQ4_XS. Weight quants meet them with
  *    _mm256_maddubs_epi16 (unsigned x signed bytes; signed weights go
  *    through the |w|, sign(x, w) identity), sub-block scales with
@@ -19,7 +20,7 @@
  *    product about 1e-3 of sum |w*x| (tests bound it by 5e-3).
  *
  * Per output: the blocks in increasing order, one FMA per block (and one
- * for its mins) into 8 float lanes (Q8_0 / Q4_0: two sets of lanes, even
+ * for its mins) into 8 float lanes (32-value blocks: two sets of lanes, even
  * and odd blocks), then hsum8: independent of the thread count and of the
  * number of tokens. Weights are decoded in registers, 32 values at a time,
  * and each decoded chunk serves a block of up to 4 tokens; rows are read
@@ -268,6 +269,7 @@ void avx2_dequant(int type, const uint8_t *src, float *dst, int64_t nb) {
 
 typedef struct q8_32 {
     float d;
+    float s; /* d * sum q: the activation sum that meets Q4_1 / Q5_1 mins */
     int8_t q[32];
 } q8_32;
 
@@ -280,7 +282,11 @@ typedef struct q8_256 {
 static int act_block(int type) {
     switch (type) {
     case DSV3_W_Q8_0:
-    case DSV3_W_Q4_0: return 32;
+    case DSV3_W_Q4_0:
+    case DSV3_W_Q4_1:
+    case DSV3_W_Q5_0:
+    case DSV3_W_Q5_1:
+    case DSV3_W_IQ4_NL: return 32;
     case DSV3_W_Q2_K:
     case DSV3_W_Q3_K:
     case DSV3_W_Q4_K:
@@ -297,8 +303,8 @@ size_t avx2_q8_row_bytes(int type, int64_t cols) {
     return (size_t)(cols / bs) * (bs == 32 ? sizeof(q8_32) : sizeof(q8_256));
 }
 
-/* 32 values -> q (32 bytes), returns d. */
-AVX2_AI float quant32(const float *x, int8_t *q) {
+/* 32 values -> q (32 bytes), returns d; *sum = sum of q. */
+AVX2_AI float quant32(const float *x, int8_t *q, int *sum) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 v[4], m = _mm256_setzero_ps();
     for (int i = 0; i < 4; i++) {
@@ -317,6 +323,7 @@ AVX2_AI float quant32(const float *x, int8_t *q) {
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     p = _mm256_max_epi8(p, _mm256_set1_epi8(-127)); /* NaN inputs give -128 */
     _mm256_storeu_si256((__m256i *)(void *)q, p);
+    *sum = hsum8_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p), _mm256_set1_epi16(1)));
     return d;
 }
 
@@ -324,7 +331,11 @@ void avx2_q8_quantize(int type, const float *x, int64_t cols, void *dst) {
     const int bs = act_block(type);
     if (bs == 32) {
         q8_32 *b = dst;
-        for (int64_t i = 0; i < cols / 32; i++) b[i].d = quant32(x + 32 * i, b[i].q);
+        for (int64_t i = 0; i < cols / 32; i++) {
+            int sum;
+            b[i].d = quant32(x + 32 * i, b[i].q, &sum);
+            b[i].s = b[i].d * (float)sum;
+        }
         return;
     }
     q8_256 *b = dst;
@@ -357,6 +368,15 @@ void avx2_q8_quantize(int type, const float *x, int64_t cols, void *dst) {
     }
 }
 
+void avx2_q8_residual(int type, const float *x, int64_t cols, const void *xq, float *r) {
+    const int bs = act_block(type);
+    for (int64_t i = 0; i < cols / bs; i++) {
+        const float d = bs == 32 ? ((const q8_32 *)xq)[i].d : ((const q8_256 *)xq)[i].d;
+        const int8_t *q = bs == 32 ? ((const q8_32 *)xq)[i].q : ((const q8_256 *)xq)[i].q;
+        for (int j = 0; j < bs; j++) r[i * bs + j] = x[i * bs + j] - d * (float)q[j];
+    }
+}
+
 /* ---- 3. integer dots: 32-value blocks ---------------------------------- */
 
 #define TB 4 /* tokens per register block */
@@ -367,40 +387,74 @@ AVX2_AI __m256i dot_i8(__m256i w, __m256i x) {
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
+/* Q4_1 / Q5_1: unsigned quants and a min, value = d * q + m. */
+AVX2_AI int b32_has_min(int type) { return type == DSV3_W_Q4_1 || type == DSV3_W_Q5_1; }
+
+AVX2_AI size_t b32_bytes(int type) {
+    switch (type) {
+    case DSV3_W_Q8_0: return 34;
+    case DSV3_W_Q4_1: return 20;
+    case DSV3_W_Q5_0: return 22;
+    case DSV3_W_Q5_1: return 24;
+    default: return 18; /* Q4_0, IQ4_NL */
+    }
+}
+
+/* The 32 quants of a block: signed, or unsigned 0..31 for the min types. */
 AVX2_AI __m256i b32_weights(int type, const uint8_t *blk) {
-    return type == DSV3_W_Q8_0 ? load256(blk + 2) : _mm256_sub_epi8(nibbles32(blk + 2), _mm256_set1_epi8(8));
+    switch (type) {
+    case DSV3_W_Q8_0: return load256(blk + 2);
+    case DSV3_W_Q4_1: return nibbles32(blk + 4);
+    case DSV3_W_Q5_0: return _mm256_sub_epi8(_mm256_or_si256(nibbles32(blk + 6), q5_hbits(blk + 2)), _mm256_set1_epi8(16));
+    case DSV3_W_Q5_1: return _mm256_or_si256(nibbles32(blk + 8), q5_hbits(blk + 4));
+    case DSV3_W_IQ4_NL: return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(kvalues128()), nibbles32(blk + 2));
+    default: return _mm256_sub_epi8(nibbles32(blk + 2), _mm256_set1_epi8(8)); /* Q4_0 */
+    }
+}
+
+/* sum w*x of one block in 8 int32 lanes. */
+AVX2_AI __m256i b32_dot(int type, __m256i w, const q8_32 *x) {
+    const __m256i xv = load256((const uint8_t *)x->q);
+    if (b32_has_min(type)) return _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), _mm256_set1_epi16(1));
+    return dot_i8(w, xv);
 }
 
 /* Per output: blocks alternate between two lane accumulators (even and odd
- * block index: two FMA chains), then hsum8(even + odd). One row against
- * tokens [0, nt), nt a constant in each instance. */
+ * block index: two FMA chains), then hsum8(even + odd); the min types add
+ * m * (d_x * sum q_x) of every block, in order, into one float. One row
+ * against tokens [0, nt), nt a constant in each instance. */
 AVX2_AI void row_b32(int type, const uint8_t *row, int64_t nb, const void *const *xq, int nt, float *y, size_t ldy) {
-    const size_t bb = type == DSV3_W_Q8_0 ? 34 : 18;
+    const size_t bb = b32_bytes(type);
+    const int has_min = b32_has_min(type);
     __m256 ae[TB], ao[TB];
-    for (int t = 0; t < TB; t++) ae[t] = ao[t] = _mm256_setzero_ps();
+    float mins[TB];
+    for (int t = 0; t < TB; t++) {
+        ae[t] = ao[t] = _mm256_setzero_ps();
+        mins[t] = 0.0f;
+    }
     const uint8_t *blk = row;
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2, blk += 2 * bb) {
         const __m256i w0 = b32_weights(type, blk), w1 = b32_weights(type, blk + bb);
         const float d0 = f16_at(blk), d1 = f16_at(blk + bb);
+        const float m0 = has_min ? f16_at(blk + 2) : 0.0f, m1 = has_min ? f16_at(blk + bb + 2) : 0.0f;
         for (int t = 0; t < nt; t++) {
             const q8_32 *x = (const q8_32 *)xq[t] + b;
-            ae[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(w0, load256((const uint8_t *)x[0].q))),
-                                    _mm256_set1_ps(d0 * x[0].d), ae[t]);
-            ao[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(w1, load256((const uint8_t *)x[1].q))),
-                                    _mm256_set1_ps(d1 * x[1].d), ao[t]);
+            ae[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x[0].d), ae[t]);
+            ao[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w1, x + 1)), _mm256_set1_ps(d1 * x[1].d), ao[t]);
+            if (has_min) mins[t] += m0 * x[0].s + m1 * x[1].s;
         }
     }
     if (b < nb) {
         const __m256i w0 = b32_weights(type, blk);
-        const float d0 = f16_at(blk);
+        const float d0 = f16_at(blk), m0 = has_min ? f16_at(blk + 2) : 0.0f;
         for (int t = 0; t < nt; t++) {
             const q8_32 *x = (const q8_32 *)xq[t] + b;
-            ae[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(w0, load256((const uint8_t *)x->q))),
-                                    _mm256_set1_ps(d0 * x->d), ae[t]);
+            ae[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x->d), ae[t]);
+            if (has_min) mins[t] += m0 * x->s;
         }
     }
-    for (int t = 0; t < nt; t++) y[(size_t)t * ldy] = hsum8(_mm256_add_ps(ae[t], ao[t]));
+    for (int t = 0; t < nt; t++) y[(size_t)t * ldy] = hsum8(_mm256_add_ps(ae[t], ao[t])) + mins[t];
 }
 
 AVX2_AI void rows_b32(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
@@ -602,6 +656,10 @@ AVX2_AI void rows_b256(int type, const dsv3_weight *w, int64_t r0, int64_t r1, c
     }
 ROWS_FN(rows_q8_0, rows_b32, DSV3_W_Q8_0)
 ROWS_FN(rows_q4_0, rows_b32, DSV3_W_Q4_0)
+ROWS_FN(rows_q4_1, rows_b32, DSV3_W_Q4_1)
+ROWS_FN(rows_q5_0, rows_b32, DSV3_W_Q5_0)
+ROWS_FN(rows_q5_1, rows_b32, DSV3_W_Q5_1)
+ROWS_FN(rows_iq4_nl, rows_b32, DSV3_W_IQ4_NL)
 ROWS_FN(rows_q2_k, rows_b256, DSV3_W_Q2_K)
 ROWS_FN(rows_q3_k, rows_b256, DSV3_W_Q3_K)
 ROWS_FN(rows_q4_k, rows_b256, DSV3_W_Q4_K)
@@ -618,6 +676,10 @@ void avx2_rows_q8(const dsv3_weight *w, int64_t r0, int64_t r1, const void *cons
         switch (w->type) {
         case DSV3_W_Q8_0: rows_q8_0(w, r0, r1, x, nt, yt, ldy); break;
         case DSV3_W_Q4_0: rows_q4_0(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q4_1: rows_q4_1(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q5_0: rows_q5_0(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q5_1: rows_q5_1(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_IQ4_NL: rows_iq4_nl(w, r0, r1, x, nt, yt, ldy); break;
         case DSV3_W_Q2_K: rows_q2_k(w, r0, r1, x, nt, yt, ldy); break;
         case DSV3_W_Q3_K: rows_q3_k(w, r0, r1, x, nt, yt, ldy); break;
         case DSV3_W_Q4_K: rows_q4_k(w, r0, r1, x, nt, yt, ldy); break;
