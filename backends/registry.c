@@ -7,6 +7,9 @@
 #if defined(DSV3_HAVE_AVX2) && (defined(__x86_64__) || defined(_M_X64))
 extern const dsv3_backend_ops dsv3_backend_avx2; /* backends/avx2 */
 #endif
+#if defined(DSV3_HAVE_AVX512) && (defined(__x86_64__) || defined(_M_X64))
+extern const dsv3_backend_ops dsv3_backend_avx512; /* backends/avx512 */
+#endif
 
 #if defined(DSV3_HAVE_NEON) && defined(__aarch64__)
 extern const dsv3_backend_ops dsv3_backend_neon; /* backends/neon */
@@ -19,6 +22,9 @@ static const dsv3_backend_ops *const registry[] = {
 #endif
 #if defined(DSV3_HAVE_AVX2) && (defined(__x86_64__) || defined(_M_X64))
     &dsv3_backend_avx2,
+#endif
+#if defined(DSV3_HAVE_AVX512) && (defined(__x86_64__) || defined(_M_X64))
+    &dsv3_backend_avx512,
 #endif
 };
 

@@ -622,6 +622,7 @@ int main(void) {
             continue;
         }
         printf("backend %s vs scalar\n", ops->name);
+        rng = 0x9E3779B97F4A7C15ull; /* every backend meets the same inputs */
         inst b1 = open_inst(ops, 1), b3 = open_inst(ops, 3);
         test_matmul(&ref, &b1, &b3);
         test_elementwise(&ref, &b1, &b3);

@@ -23,6 +23,7 @@ int main(int argc, char **argv) {
     const char *shared = argc > 1 ? argv[1] : "../shared";
     const char *backend = argc > 2 ? argv[2] : "auto";
     int threads = argc > 3 ? atoi(argv[3]) : 2;
+    skip_if_backend_unavailable(backend);
     char p[1024], err[512];
     snprintf(p, sizeof p, "%s/golden-gguf/manifest.json", shared);
     json_doc *man = load_json(p);

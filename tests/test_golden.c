@@ -182,6 +182,7 @@ int main(int argc, char **argv) {
     if (argc > 1) shared = argv[1];
     if (argc > 2) backend = argv[2];
     if (argc > 3) n_threads = atoi(argv[3]);
+    skip_if_backend_unavailable(backend);
     char p[1024];
     snprintf(p, sizeof p, "%s/golden/manifest.json", shared);
     json_doc *man = load_json(p);

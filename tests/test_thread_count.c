@@ -30,6 +30,7 @@ static float *run(const char *dir, const char *backend, int threads, const int32
 int main(int argc, char **argv) {
     const char *shared = argc > 1 ? argv[1] : "../shared";
     const char *backend = argc > 2 ? argv[2] : "auto";
+    skip_if_backend_unavailable(backend);
     const char *ckpts[] = {"tiny-v3/f32", "tiny-v3/bf16", "tiny-v3/fp8", "tiny-v2lite/bf16"};
     char p[1024];
     snprintf(p, sizeof p, "%s/golden/manifest.json", shared);

@@ -211,7 +211,7 @@ AVX2_AI void axpy_rows(int type, const uint8_t *rows, size_t ld, const float *w,
  * one matmul (each weight block decoded once): about 16-bit precision at
  * little more than the cost of one. Else (or for unusually long rows) f32. */
 #define ATTN_MAX 1024 /* longest row and most rows (kv_lora_rank, heads' dims) */
-static void attn_rows(const dsv3_weight *w, int64_t r0, int64_t r1, const float *x, float *y) {
+static void attn_rows(avx2_rows_q8_fn q8, const dsv3_weight *w, int64_t r0, int64_t r1, const float *x, float *y) {
     const size_t qb = avx2_q8_row_bytes(w->type, w->cols);
     if (qb && w->cols <= ATTN_MAX && r1 - r0 <= ATTN_MAX) {
         _Alignas(64) uint8_t buf[2 * (ATTN_MAX / 32) * 40];
@@ -221,7 +221,7 @@ static void attn_rows(const dsv3_weight *w, int64_t r0, int64_t r1, const float 
         avx2_q8_residual(w->type, x, w->cols, buf, res);
         avx2_q8_quantize(w->type, res, w->cols, buf + qb);
         const void *xq[2] = {buf, buf + qb};
-        avx2_rows_q8(w, r0, r1, xq, 2, yy, nr);
+        q8(w, r0, r1, xq, 2, yy, nr);
         for (size_t i = 0; i < nr; i++) y[i] = yy[i] + yy[nr + i];
         return;
     }
@@ -230,10 +230,11 @@ static void attn_rows(const dsv3_weight *w, int64_t r0, int64_t r1, const float 
 
 typedef struct mla_job {
     const dsv3_mla_args *a;
+    avx2_rows_q8_fn q8;
 } mla_job;
 
 /* Pairs [i0, i1) with the cache read as `type` (a constant after inlining). */
-AVX2_AI void mla_range(const dsv3_mla_args *a, int type, float *q_lat, long i0, long i1) {
+AVX2_AI void mla_range(const dsv3_mla_args *a, avx2_rows_q8_fn q8, int type, float *q_lat, long i0, long i1) {
     const int qd = a->dn + a->dr, hd = a->dn + a->dv, kvl = a->kvl, dr = a->dr;
     const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
     const size_t ld = type == DSV3_W_F32 ? sizeof(float) * (size_t)kvl : a->kv_row_bytes;
@@ -246,7 +247,7 @@ AVX2_AI void mla_range(const dsv3_mla_args *a, int type, float *q_lat, long i0, 
 
         /* the query in latent space */
         if (a->wk_b) {
-            attn_rows(a->wk_b, (int64_t)h * kvl, (int64_t)(h + 1) * kvl, q, q_lat);
+            attn_rows(q8, a->wk_b, (int64_t)h * kvl, (int64_t)(h + 1) * kvl, q, q_lat);
         } else {
             memset(q_lat, 0, sizeof(float) * (size_t)kvl);
             avx2_rows_axpy(a->wkv_b, (int64_t)h * hd, a->dn, q, q_lat);
@@ -293,25 +294,26 @@ AVX2_AI void mla_range(const dsv3_mla_args *a, int type, float *q_lat, long i0, 
         axpy_rows(type, kv, ld, score, n_pos, o_lat, kvl);
         float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
         const float *ol = o_lat;
-        if (a->wk_b) attn_rows(a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, ol, o);
+        if (a->wk_b) attn_rows(q8, a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, ol, o);
         else avx2_rows_f32(a->wkv_b, (int64_t)h * hd + a->dn, (int64_t)h * hd + a->dn + a->dv, &ol, 1, o, 0);
     }
 }
 
 static void mla_part(void *ctx, int ith, int nth) {
     const dsv3_mla_args *a = ((const mla_job *)ctx)->a;
+    const avx2_rows_q8_fn q8 = ((const mla_job *)ctx)->q8;
     float *q_lat = a->scratch + (size_t)ith * dsv3_mla_scratch_floats(a->pos0 + a->n_tok, a->kvl);
     long i0, i1;
     dsv3_split((long)a->n_tok * a->n_heads, ith, nth, &i0, &i1);
     switch (a->kv_type) {
-    case DSV3_W_F16: mla_range(a, DSV3_W_F16, q_lat, i0, i1); break;
-    case DSV3_W_Q8_0: mla_range(a, DSV3_W_Q8_0, q_lat, i0, i1); break;
-    default: mla_range(a, DSV3_W_F32, q_lat, i0, i1); break;
+    case DSV3_W_F16: mla_range(a, q8, DSV3_W_F16, q_lat, i0, i1); break;
+    case DSV3_W_Q8_0: mla_range(a, q8, DSV3_W_Q8_0, q_lat, i0, i1); break;
+    default: mla_range(a, q8, DSV3_W_F32, q_lat, i0, i1); break;
     }
 }
 
 void avx2_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
-    mla_job j = {a};
+    mla_job j = {a, avx2_q8_kernel(be)};
     dsv3_pool_run(avx2_pool(be), mla_part, &j);
 }
 

@@ -27,9 +27,16 @@ struct dsv3_backend {
     dsv3_pool *pool;
     pthread_mutex_t lock;
     scratch_slot slot[N_SLOTS];
+    avx2_rows_q8_fn q8; /* integer-path kernels (avx2_rows_q8 unless replaced) */
 };
 
 dsv3_pool *avx2_pool(dsv3_backend *be) { return be ? be->pool : NULL; }
+
+avx2_rows_q8_fn avx2_q8_kernel(dsv3_backend *be) { return be && be->q8 ? be->q8 : avx2_rows_q8; }
+
+void avx2_set_q8_kernel(dsv3_backend *be, avx2_rows_q8_fn fn) {
+    if (be) be->q8 = fn;
+}
 
 static void *alloc64(size_t bytes) {
     void *p = NULL;
@@ -74,7 +81,7 @@ void avx2_scratch_put(dsv3_backend *be, void *p) {
 
 /* AVX2, FMA and F16C instructions, and an OS that saves the YMM registers
  * (OSXSAVE set and XCR0 enabling the SSE and AVX state). */
-static int avx2_available(void) {
+int avx2_cpu_ok(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     const unsigned fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;
@@ -90,7 +97,7 @@ static int avx2_available(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-static int avx2_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e) {
+int avx2_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e) {
     dsv3_backend *be = calloc(1, sizeof *be);
     if (!be) return err_set(e, DSV3_ERR_NO_MEMORY, "avx2 backend: out of memory");
     if (pthread_mutex_init(&be->lock, NULL) != 0) {
@@ -107,7 +114,7 @@ static int avx2_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err 
     return DSV3_OK;
 }
 
-static void avx2_free(dsv3_backend *be) {
+void avx2_free(dsv3_backend *be) {
     if (!be) return;
     dsv3_pool_free(be->pool);
     for (int i = 0; i < N_SLOTS; i++) free(be->slot[i].p);
@@ -116,20 +123,20 @@ static void avx2_free(dsv3_backend *be) {
 }
 
 /* The CPU computes straight from the mapped file: nothing to upload. */
-static int avx2_upload_weight(dsv3_backend *be, dsv3_weight *w, dsv3_err *e) {
+int avx2_upload_weight(dsv3_backend *be, dsv3_weight *w, dsv3_err *e) {
     (void)be; (void)e;
     w->device = NULL;
     return DSV3_OK;
 }
 
-static void *avx2_alloc(dsv3_backend *be, size_t bytes) {
+void *avx2_alloc(dsv3_backend *be, size_t bytes) {
     (void)be;
     return calloc(1, bytes ? bytes : 1);
 }
 
-static void avx2_release(dsv3_backend *be, void *p) { (void)be; free(p); }
+void avx2_release(dsv3_backend *be, void *p) { (void)be; free(p); }
 
-static void avx2_memcpy(dsv3_backend *be, void *dst, const void *src, size_t bytes) {
+void avx2_memcpy(dsv3_backend *be, void *dst, const void *src, size_t bytes) {
     (void)be;
     if (bytes) memmove(dst, src, bytes);
 }
@@ -137,7 +144,7 @@ static void avx2_memcpy(dsv3_backend *be, void *dst, const void *src, size_t byt
 const dsv3_backend_ops dsv3_backend_avx2 = {
     .version = DSV3_BACKEND_V2,
     .name = "avx2",
-    .available = avx2_available,
+    .available = avx2_cpu_ok,
     .priority = 10,
     .init = avx2_init,
     .free = avx2_free,

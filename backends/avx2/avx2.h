@@ -56,9 +56,19 @@ enum {
 void avx2_matmul(dsv3_backend *be, const dsv3_weight *w, const float *x, float *y, int n);
 void avx2_matmul_act(dsv3_backend *be, const dsv3_weight *w, const float *x, float *y, int n, int act);
 
+/* Integer-path rows: rows [r0, r1) of w against n rows quantized by
+ * avx2_q8_quantize for w->type, y[t * ldy + (r - r0)]. */
+typedef void (*avx2_rows_q8_fn)(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n,
+                                float *y, size_t ldy);
+
+/* The integer-path kernels of a backend instance: avx2_rows_q8, or those of
+ * a wider instruction set that reuses this backend's drivers (avx512). */
+avx2_rows_q8_fn avx2_q8_kernel(dsv3_backend *be);
+
 /* One matmul over some rows, as a piece of a threaded job: rows [r0, r1) of
  * w against n token rows, y[t * ldy + (r - r0)]. Exactly one of x (f32
- * rows) and xq (rows quantized by avx2_q8_quantize for w->type) is used. */
+ * rows) and xq (rows quantized by avx2_q8_quantize for w->type, run by q8)
+ * is used. */
 typedef struct avx2_mm {
     const dsv3_weight *w;
     const float *const *x;
@@ -66,6 +76,7 @@ typedef struct avx2_mm {
     int n;
     float *y;
     size_t ldy;
+    avx2_rows_q8_fn q8;
 } avx2_mm;
 
 /* Run parts[0..n_parts) on the pool: the rows of all parts are concatenated
@@ -85,15 +96,41 @@ void avx2_row_f32(const dsv3_weight *w, int64_t r, float *dst);
  * nb blocks of `type` from src to dst. */
 void avx2_dequant(int type, const uint8_t *src, float *dst, int64_t nb);
 
-/* Integer path (matmul_quant.c). Bytes of one quantized activation row of
- * `cols` values for weights of `type`; 0 when the type has no integer path
- * or cols does not fit its blocks. */
+/* Integer path (matmul_quant.c). The activation blocks: 32 values for
+ * Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL weights, 256 for the K-quants
+ * and IQ4_XS; q = round(x / d), d = max|x| / 127. */
+typedef struct avx2_q8_32 {
+    float d;
+    float s; /* d * sum q: the activation sum that meets Q4_1 / Q5_1 mins */
+    int8_t q[32];
+} avx2_q8_32;
+
+typedef struct avx2_q8_256 {
+    float d;
+    int16_t bsum[16]; /* sum of q over each 16 values */
+    int8_t q[256];
+} avx2_q8_256;
+
+/* Bytes of one quantized activation row of `cols` values for weights of
+ * `type`; 0 when the type has no integer path or cols does not fit its
+ * blocks. */
 size_t avx2_q8_row_bytes(int type, int64_t cols);
 void avx2_q8_quantize(int type, const float *x, int64_t cols, void *dst);
 /* r = x - (the values xq, its rounding by avx2_q8_quantize, stands for). */
 void avx2_q8_residual(int type, const float *x, int64_t cols, const void *xq, float *r);
 void avx2_rows_q8(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                   size_t ldy);
+
+/* ---- lifetime (avx2.c), shared with backends built on this one ---------- */
+int avx2_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e);
+/* Replace the integer-path kernels of a fresh instance. */
+void avx2_set_q8_kernel(dsv3_backend *be, avx2_rows_q8_fn fn);
+void avx2_free(dsv3_backend *be);
+int avx2_upload_weight(dsv3_backend *be, dsv3_weight *w, dsv3_err *e);
+void *avx2_alloc(dsv3_backend *be, size_t bytes);
+void avx2_release(dsv3_backend *be, void *p);
+void avx2_memcpy(dsv3_backend *be, void *dst, const void *src, size_t bytes);
+int avx2_cpu_ok(void);
 
 /* ---- other ops ------------------------------------------------------------ */
 void avx2_rmsnorm(dsv3_backend *be, const float *x, int ldx, const dsv3_weight *g, float *y, int ldy, int n, int dim,

@@ -88,7 +88,8 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
         const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, e);
         for (int i = 0; i < m; i++) xr[i] = a->x + (size_t)tok[i] * H;
 
-        up_job uj = {{wg, xr, NULL, m, g, I}, {wu, xr, NULL, m, u, I}, (int64_t)I};
+        const avx2_rows_q8_fn q8 = avx2_q8_kernel(be);
+        up_job uj = {{wg, xr, NULL, m, g, I, q8}, {wu, xr, NULL, m, u, I, q8}, (int64_t)I};
         uj.gate.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, a->n_tok, tok, m, xq);
         if (uj.gate.xq) uj.gate.x = NULL;
         if (wu->type == wg->type && uj.gate.xq) {
@@ -104,7 +105,7 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
         else dsv3_pool_run(avx2_pool(be), up_part, &uj);
 
         for (int i = 0; i < m; i++) gr[i] = g + (size_t)i * I;
-        avx2_mm down = {wd, gr, NULL, m, y, H};
+        avx2_mm down = {wd, gr, NULL, m, y, H, q8};
         qg.src = NULL; /* g changed */
         down.xq = rows_q(be, &qg, wd->type, g, (int64_t)I, m, NULL, m, gq);
         if (down.xq) down.x = NULL;

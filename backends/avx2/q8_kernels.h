@@ -1,0 +1,464 @@
+/* q8_kernels.h -- the integer-path row kernels of the ggml block types,
+ * written once and compiled by each x86 backend with its own flags: avx2
+ * (AVX2 + FMA + F16C) and avx512 (adds AVX-512 BW/VL and VNNI). Where the
+ * wider set has a shorter form, the helper below picks it at compile time;
+ * the arithmetic is the same exact integer sums either way, so both give
+ * the same bits. See matmul_quant.c for the activation blocks and the
+ * error bound.
+ *
+ * AVX-512 forms: a qh / hmask bit to a byte value is one masked move
+ * (vpmovm-free: the 32 bits are the mask); unsigned quants meet the
+ * activations with vpdpbusd, and int16 partial sums meet the sub-block
+ * scales with vpdpwssd (multiply, pair-add and accumulate in one).
+ *
+ * Per output: the blocks in increasing order, one FMA per block (and one
+ * for its mins) into 8 float lanes (32-value blocks: two sets of lanes,
+ * even and odd blocks), then hsum8: independent of the thread count and of
+ * the number of tokens. Weights are decoded in registers, 32 values at a
+ * time, and each decoded chunk serves a block of up to 4 tokens; rows are
+ * read one at a time (one sequential stream per thread), with a software
+ * prefetch AVX2_PF bytes ahead: the hardware streamer alone kept too few
+ * lines in flight (Q4_K from DRAM on one core: 12.7 -> 17.7 GB/s). */
+#ifndef DSV3_AVX2_Q8_KERNELS_H
+#define DSV3_AVX2_Q8_KERNELS_H
+
+#include <string.h>
+
+#include "avx2.h"
+#include "quants/quants.h"
+#include "quants/quants_impl.h"
+#include "simd.h"
+
+typedef avx2_q8_32 q8_32;
+typedef avx2_q8_256 q8_256;
+
+#if defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define Q8K_AVX512 1
+#else
+#define Q8K_AVX512 0
+#endif
+
+#define AVX2_NI static __attribute__((noinline))
+
+/* ---- helpers (also used by the dequantization in matmul_quant.c) -------- */
+
+AVX2_AI __m128i load128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)(const void *)p); }
+AVX2_AI __m256i load256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
+
+/* 16 bytes of nibbles -> 32 bytes: the low nibbles, then the high ones. */
+AVX2_AI __m256i nibbles32(const uint8_t *p) {
+    __m128i v = load128(p), m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+/* Bytes whose bit `bit` is set in h -> `val`, else 0. */
+AVX2_AI __m256i bit_to(__m256i h, int bit, int val) {
+    const __m256i m = _mm256_set1_epi8((char)(1 << bit));
+#if Q8K_AVX512
+    return _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(h, m), _mm256_set1_epi8((char)val));
+#else
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, m), m), _mm256_set1_epi8((char)val));
+#endif
+}
+
+/* Q3_K: the 16 signed 6-bit scales. */
+AVX2_AI void k3_scales(const uint8_t *s, int8_t out[16]) {
+    const uint32_t a0 = le32(s), a1 = le32(s + 4), a2 = le32(s + 8);
+    uint32_t v[4] = {(a0 & 0x0f0f0f0fu) | ((a2 & 0x03030303u) << 4),
+                     (a1 & 0x0f0f0f0fu) | (((a2 >> 2) & 0x03030303u) << 4),
+                     ((a0 >> 4) & 0x0f0f0f0fu) | (((a2 >> 4) & 0x03030303u) << 4),
+                     ((a1 >> 4) & 0x0f0f0f0fu) | (((a2 >> 6) & 0x03030303u) << 4)};
+    uint8_t u[16];
+    memcpy(u, v, 16);
+    for (int i = 0; i < 16; i++) out[i] = (int8_t)(u[i] - 32);
+}
+
+AVX2_AI int iq4xs_ls(const uint8_t *x, int g) {
+    const unsigned sh = (unsigned)(x[2] | (x[3] << 8));
+    return (int)(((x[4 + g / 2] >> (4 * (g % 2))) & 0x0F) | (((sh >> (2 * g)) & 3) << 4)) - 32;
+}
+
+AVX2_AI __m128i kvalues128(void) { return _mm_loadu_si128((const __m128i *)(const void *)dsv3_kvalues_iq4nl); }
+
+/* Q5_0 / Q5_1: bit j of qh is the fifth bit of element j. */
+AVX2_AI __m256i q5_hbits(const uint8_t *qh) {
+    const uint32_t h = le32(qh);
+#if Q8K_AVX512
+    return _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(16));
+#else
+    /* byte j of the vector gets byte j/8 of h, then bit j%8 is tested */
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h),
+                                               _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                                 0x0101010101010101, 0x0000000000000000));
+    const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bits), bits), _mm256_set1_epi8(16));
+#endif
+}
+
+/* Q6_K: the four 32-value chunks of each 128-value half, unsigned 0..63. */
+AVX2_AI void q6_chunks(const uint8_t *ql, const uint8_t *qh, __m256i c[4]) {
+    const __m256i a = load256(ql), b = load256(ql + 32), h = load256(qh);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    c[0] = _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+    c[1] = _mm256_or_si256(_mm256_and_si256(b, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+    c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(h, m2));
+    c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+}
+
+/* ---- 3. integer dots: 32-value blocks ---------------------------------- */
+
+#define TB 4 /* tokens per register block */
+#define AVX2_PF 2048 /* software prefetch distance, bytes (best of 512..4096) */
+
+/* maddubs(|w|, sign(x, w)) summed to 8 int32 lanes: sum w*x exactly. */
+AVX2_AI __m256i dot_i8(__m256i w, __m256i x) {
+#if Q8K_AVX512
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+#else
+    const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+#endif
+}
+
+/* Unsigned quants (0..63) x int8 activations summed to 8 int32 lanes. */
+AVX2_AI __m256i dot_u8(__m256i w, __m256i x) {
+#if Q8K_AVX512
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
+#endif
+}
+
+/* acc + the int16 pairs of p times the int16 scales sc, pair-summed. */
+AVX2_AI __m256i madd_acc(__m256i acc, __m256i p, __m256i sc) {
+#if Q8K_AVX512
+    return _mm256_dpwssd_epi32(acc, p, sc);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+#endif
+}
+
+/* Q4_0, Q4_1, Q5_0, Q5_1: unsigned quants q and an offset per block,
+ * value = d * q + m (Q4_1 / Q5_1: m stored; Q4_0: m = -8d, Q5_0: -16d), so
+ * that q meets x with vpmaddubsw directly (no sign trick) and m meets the
+ * block's d_x * sum q_x. Q8_0 and IQ4_NL stay signed. */
+AVX2_AI int b32_has_min(int type) { return type != DSV3_W_Q8_0 && type != DSV3_W_IQ4_NL; }
+
+AVX2_AI float b32_min(int type, const uint8_t *blk, float d) {
+    switch (type) {
+    case DSV3_W_Q4_0: return -8.0f * d;
+    case DSV3_W_Q5_0: return -16.0f * d;
+    default: return f16_at(blk + 2); /* Q4_1, Q5_1 */
+    }
+}
+
+AVX2_AI size_t b32_bytes(int type) {
+    switch (type) {
+    case DSV3_W_Q8_0: return 34;
+    case DSV3_W_Q4_1: return 20;
+    case DSV3_W_Q5_0: return 22;
+    case DSV3_W_Q5_1: return 24;
+    default: return 18; /* Q4_0, IQ4_NL */
+    }
+}
+
+/* The 32 quants of a block: signed (Q8_0, IQ4_NL) or unsigned 0..31. */
+AVX2_AI __m256i b32_weights(int type, const uint8_t *blk) {
+    switch (type) {
+    case DSV3_W_Q8_0: return load256(blk + 2);
+    case DSV3_W_Q4_1: return nibbles32(blk + 4);
+    case DSV3_W_Q5_0: return _mm256_or_si256(nibbles32(blk + 6), q5_hbits(blk + 2));
+    case DSV3_W_Q5_1: return _mm256_or_si256(nibbles32(blk + 8), q5_hbits(blk + 4));
+    case DSV3_W_IQ4_NL: return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(kvalues128()), nibbles32(blk + 2));
+    default: return nibbles32(blk + 2); /* Q4_0 */
+    }
+}
+
+/* sum w*x of one block in 8 int32 lanes. */
+AVX2_AI __m256i b32_dot(int type, __m256i w, const q8_32 *x) {
+    const __m256i xv = load256((const uint8_t *)x->q);
+    return b32_has_min(type) ? dot_u8(w, xv) : dot_i8(w, xv);
+}
+
+/* Per output: blocks alternate between two lane accumulators (even and odd
+ * block index: two FMA chains), then hsum8(even + odd); the offset types
+ * add m * (d_x * sum q_x) of every block, in order, into one float. One row
+ * against tokens [0, nt), nt a constant in each instance. */
+AVX2_AI void row_b32(int type, const uint8_t *row, int64_t nb, const void *const *xq, int nt, float *y, size_t ldy) {
+    const size_t bb = b32_bytes(type);
+    const int has_min = b32_has_min(type);
+    __m256 ae[TB], ao[TB];
+    float mins[TB];
+    for (int t = 0; t < TB; t++) {
+        ae[t] = ao[t] = _mm256_setzero_ps();
+        mins[t] = 0.0f;
+    }
+    const uint8_t *blk = row;
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2, blk += 2 * bb) {
+        _mm_prefetch((const char *)blk + AVX2_PF, _MM_HINT_T0);
+        if (2 * bb > 64) _mm_prefetch((const char *)blk + AVX2_PF + 64, _MM_HINT_T0);
+        const __m256i w0 = b32_weights(type, blk), w1 = b32_weights(type, blk + bb);
+        const float d0 = f16_at(blk), d1 = f16_at(blk + bb);
+        const float m0 = has_min ? b32_min(type, blk, d0) : 0.0f, m1 = has_min ? b32_min(type, blk + bb, d1) : 0.0f;
+        for (int t = 0; t < nt; t++) {
+            const q8_32 *x = (const q8_32 *)xq[t] + b;
+            ae[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x[0].d), ae[t]);
+            ao[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w1, x + 1)), _mm256_set1_ps(d1 * x[1].d), ao[t]);
+            if (has_min) mins[t] += m0 * x[0].s + m1 * x[1].s;
+        }
+    }
+    if (b < nb) {
+        const __m256i w0 = b32_weights(type, blk);
+        const float d0 = f16_at(blk), m0 = has_min ? b32_min(type, blk, d0) : 0.0f;
+        for (int t = 0; t < nt; t++) {
+            const q8_32 *x = (const q8_32 *)xq[t] + b;
+            ae[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x->d), ae[t]);
+            if (has_min) mins[t] += m0 * x->s;
+        }
+    }
+    for (int t = 0; t < nt; t++) y[(size_t)t * ldy] = hsum8(_mm256_add_ps(ae[t], ao[t])) + mins[t];
+}
+
+AVX2_AI void rows_b32(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
+                      size_t ldy) {
+    const int64_t nb = w->cols / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_stride;
+        float *yr = y + (size_t)(r - r0);
+        for (int t0 = 0; t0 < n; t0 += TB) {
+            const void *const *x = xq + t0;
+            float *yt = yr + (size_t)t0 * ldy;
+            switch (n - t0 < TB ? n - t0 : TB) {
+            case 1: row_b32(type, row, nb, x, 1, yt, ldy); break;
+            case 2: row_b32(type, row, nb, x, 2, yt, ldy); break;
+            case 3: row_b32(type, row, nb, x, 3, yt, ldy); break;
+            default: row_b32(type, row, nb, x, 4, yt, ldy); break;
+            }
+        }
+    }
+}
+
+/* ---- 4. integer dots: 256-value super-blocks ----------------------------- */
+
+/* A super-block is value i = d * s16[i/16] * q[i] - dm * m16[i/16] per unit
+ * of activation, q unsigned (IQ4_XS: signed). Chunk k (values 32k..32k+31)
+ * is decoded in registers when it is used, for a block of up to TB tokens;
+ * the sums of q*x per 16 values, times s16, stay exact in int32. */
+/* Per-32 scales (8 bytes) -> the 16 per-16 int16 scales. */
+AVX2_AI __m256i dup8_u8(const uint8_t v[8]) {
+    __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)v);
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(b, b));
+}
+
+typedef struct sb_scales {
+    __m256i s16, m16; /* per-16 scales and min multipliers */
+    float d, dm;
+} sb_scales;
+
+AVX2_AI sb_scales sb_header(int type, const uint8_t *x) {
+    sb_scales h;
+    switch (type) {
+    case DSV3_W_Q2_K: {
+        const __m128i sv = load128(x);
+        h.s16 = _mm256_cvtepu8_epi16(_mm_and_si128(sv, _mm_set1_epi8(0x0F)));
+        h.m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sv, 4), _mm_set1_epi8(0x0F)));
+        h.d = f16_at(x + 80);
+        h.dm = f16_at(x + 82);
+        break;
+    }
+    case DSV3_W_Q3_K: {
+        int8_t sc[16];
+        k3_scales(x + 96, sc);
+        h.s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)sc));
+        h.m16 = _mm256_slli_epi16(h.s16, 2); /* offset 4 */
+        h.d = h.dm = f16_at(x + 108);
+        break;
+    }
+    case DSV3_W_Q4_K:
+    case DSV3_W_Q5_K: {
+        uint8_t sc[8], mn[8];
+        k4_scales(x + 4, sc, mn);
+        h.s16 = dup8_u8(sc);
+        h.m16 = dup8_u8(mn);
+        h.d = f16_at(x);
+        h.dm = f16_at(x + 2);
+        break;
+    }
+    case DSV3_W_Q6_K:
+        h.s16 = _mm256_cvtepi8_epi16(load128(x + 192));
+        h.m16 = _mm256_slli_epi16(h.s16, 5); /* offset 32 */
+        h.d = h.dm = f16_at(x + 208);
+        break;
+    default: { /* IQ4_XS */
+        _Alignas(16) int16_t s8[8];
+        for (int g = 0; g < 8; g++) s8[g] = (int16_t)iq4xs_ls(x, g);
+        const __m128i s = _mm_load_si128((const __m128i *)(void *)s8);
+        h.s16 = _mm256_set_m128i(_mm_unpackhi_epi16(s, s), _mm_unpacklo_epi16(s, s));
+        h.m16 = _mm256_setzero_si256();
+        h.d = f16_at(x);
+        h.dm = 0.0f;
+        break;
+    }
+    }
+    return h;
+}
+
+/* The quants of chunk k (0..7) of super-block x. */
+AVX2_AI __m256i sb_chunk(int type, const uint8_t *x, int k) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const int h = k / 4, j = k % 4;
+    switch (type) {
+    case DSV3_W_Q2_K: return _mm256_and_si256(_mm256_srli_epi16(load256(x + 16 + 32 * h), 2 * j), m2);
+    case DSV3_W_Q3_K:
+        return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(load256(x + 32 + 32 * h), 2 * j), m2),
+                               bit_to(load256(x), 4 * h + j, 4));
+    case DSV3_W_Q4_K: {
+        const __m256i q = load256(x + 16 + 32 * (k / 2));
+        return _mm256_and_si256(k & 1 ? _mm256_srli_epi16(q, 4) : q, m4);
+    }
+    case DSV3_W_Q5_K: {
+        const __m256i q = load256(x + 48 + 32 * (k / 2));
+        return _mm256_or_si256(_mm256_and_si256(k & 1 ? _mm256_srli_epi16(q, 4) : q, m4), bit_to(load256(x + 16), k, 16));
+    }
+    case DSV3_W_Q6_K: {
+        const __m256i a = load256(x + 64 * h), b = load256(x + 64 * h + 32), hb = load256(x + 128 + 32 * h);
+        const __m256i m3 = _mm256_set1_epi8(0x30);
+        switch (j) {
+        case 0: return _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m3));
+        case 1: return _mm256_or_si256(_mm256_and_si256(b, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m3));
+        case 2: return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), _mm256_and_si256(hb, m3));
+        default: return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), m3));
+        }
+    }
+    default: /* IQ4_XS */
+        return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(kvalues128()), nibbles32(x + 8 + 16 * k));
+    }
+}
+
+/* Chunk k's scale vector: s16[2k] in the low 8 int16 lanes, s16[2k+1] high. */
+AVX2_AI __m256i sb_scale_vec(__m256i s16, int k) {
+    const __m256i half = _mm256_broadcastsi128_si256(k < 4 ? _mm256_castsi256_si128(s16) : _mm256_extracti128_si256(s16, 1));
+    const int b = 4 * (k % 4);
+    const __m256i m = _mm256_setr_epi8((char)b, (char)(b + 1), (char)b, (char)(b + 1), (char)b, (char)(b + 1), (char)b,
+                                       (char)(b + 1), (char)b, (char)(b + 1), (char)b, (char)(b + 1), (char)b, (char)(b + 1),
+                                       (char)b, (char)(b + 1), (char)(b + 2), (char)(b + 3), (char)(b + 2), (char)(b + 3),
+                                       (char)(b + 2), (char)(b + 3), (char)(b + 2), (char)(b + 3), (char)(b + 2), (char)(b + 3),
+                                       (char)(b + 2), (char)(b + 3), (char)(b + 2), (char)(b + 3), (char)(b + 2), (char)(b + 3));
+    return _mm256_shuffle_epi8(half, m);
+}
+
+/* Chunk k of super-block b against up to TB tokens: s[t] += sum s16 * q * x. */
+AVX2_AI void sb_step(int type, const uint8_t *blk, const sb_scales *h, int k, const void *const *xq, int64_t b, int nt,
+                     __m256i *s) {
+    const int is_signed = type == DSV3_W_IQ4_XS;
+    const __m256i wq = sb_chunk(type, blk, k), sc = sb_scale_vec(h->s16, k);
+    const __m256i aw = is_signed ? _mm256_abs_epi8(wq) : wq;
+    for (int t = 0; t < nt; t++) {
+        const __m256i xv = load256((const uint8_t *)((const q8_256 *)xq[t] + b)->q + 32 * k);
+        const __m256i p = _mm256_maddubs_epi16(aw, is_signed ? _mm256_sign_epi8(xv, wq) : xv);
+        s[t] = madd_acc(s[t], p, sc);
+    }
+}
+
+/* One row against tokens [0, nt) (nt a constant in each instance). */
+AVX2_AI void row_b256(int type, const uint8_t *row, int64_t nb, const void *const *xq, int nt, float *y, size_t ldy) {
+    const size_t bb = dsv3_wtype_block_bytes(type);
+    const int has_min = type != DSV3_W_IQ4_XS;
+    __m256 acc[TB];
+    for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
+    const uint8_t *blk = row;
+    for (int64_t b = 0; b < nb; b++, blk += bb) {
+        for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)blk + AVX2_PF + o, _MM_HINT_T0);
+        const sb_scales h = sb_header(type, blk);
+        /* even and odd chunks in two int32 sums: two short dependency
+         * chains (vpdpwssd's latency would otherwise serialize a row) */
+        __m256i s[TB], s1[TB];
+        for (int t = 0; t < TB; t++) s[t] = s1[t] = _mm256_setzero_si256();
+        /* the 8 chunks written out: k must be a constant in each */
+        sb_step(type, blk, &h, 0, xq, b, nt, s);
+        sb_step(type, blk, &h, 1, xq, b, nt, s1);
+        sb_step(type, blk, &h, 2, xq, b, nt, s);
+        sb_step(type, blk, &h, 3, xq, b, nt, s1);
+        sb_step(type, blk, &h, 4, xq, b, nt, s);
+        sb_step(type, blk, &h, 5, xq, b, nt, s1);
+        sb_step(type, blk, &h, 6, xq, b, nt, s);
+        sb_step(type, blk, &h, 7, xq, b, nt, s1);
+        for (int t = 0; t < nt; t++) s[t] = _mm256_add_epi32(s[t], s1[t]);
+        for (int t = 0; t < nt; t++) {
+            const q8_256 *xb = (const q8_256 *)xq[t] + b;
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_set1_ps(h.d * xb->d), acc[t]);
+            if (has_min) {
+                const __m256i m = _mm256_madd_epi16(h.m16, load256((const uint8_t *)xb->bsum));
+                acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(h.dm * xb->d), acc[t]);
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++) y[(size_t)t * ldy] = hsum8(acc[t]);
+}
+
+AVX2_AI void rows_b256(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
+                       size_t ldy) {
+    const int64_t nb = w->cols / 256;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_stride;
+        float *yr = y + (size_t)(r - r0);
+        for (int t0 = 0; t0 < n; t0 += TB) {
+            const void *const *x = xq + t0;
+            float *yt = yr + (size_t)t0 * ldy;
+            switch (n - t0 < TB ? n - t0 : TB) {
+            case 1: row_b256(type, row, nb, x, 1, yt, ldy); break;
+            case 2: row_b256(type, row, nb, x, 2, yt, ldy); break;
+            case 3: row_b256(type, row, nb, x, 3, yt, ldy); break;
+            default: row_b256(type, row, nb, x, 4, yt, ldy); break;
+            }
+        }
+    }
+}
+
+#define ROWS_FN(NAME, FN, TYPE)                                                                                       \
+    AVX2_NI void NAME(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,           \
+                     size_t ldy) {                                                                                    \
+        FN(TYPE, w, r0, r1, xq, n, y, ldy);                                                                           \
+    }
+ROWS_FN(rows_q8_0, rows_b32, DSV3_W_Q8_0)
+ROWS_FN(rows_q4_0, rows_b32, DSV3_W_Q4_0)
+ROWS_FN(rows_q4_1, rows_b32, DSV3_W_Q4_1)
+ROWS_FN(rows_q5_0, rows_b32, DSV3_W_Q5_0)
+ROWS_FN(rows_q5_1, rows_b32, DSV3_W_Q5_1)
+ROWS_FN(rows_iq4_nl, rows_b32, DSV3_W_IQ4_NL)
+ROWS_FN(rows_q2_k, rows_b256, DSV3_W_Q2_K)
+ROWS_FN(rows_q3_k, rows_b256, DSV3_W_Q3_K)
+ROWS_FN(rows_q4_k, rows_b256, DSV3_W_Q4_K)
+ROWS_FN(rows_q5_k, rows_b256, DSV3_W_Q5_K)
+ROWS_FN(rows_q6_k, rows_b256, DSV3_W_Q6_K)
+ROWS_FN(rows_iq4_xs, rows_b256, DSV3_W_IQ4_XS)
+
+/* Rows [r0, r1) of w against n quantized rows: the body of each backend's
+ * avx2_rows_q8_fn. */
+AVX2_AI void q8_rows(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
+                     size_t ldy) {
+    for (int t0 = 0; t0 < n; t0 += DSV3_MAX_UBATCH) {
+        const int nt = n - t0 < DSV3_MAX_UBATCH ? n - t0 : DSV3_MAX_UBATCH;
+        const void *const *x = xq + t0;
+        float *yt = y + (size_t)t0 * ldy;
+        switch (w->type) {
+        case DSV3_W_Q8_0: rows_q8_0(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q4_0: rows_q4_0(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q4_1: rows_q4_1(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q5_0: rows_q5_0(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q5_1: rows_q5_1(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_IQ4_NL: rows_iq4_nl(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q2_K: rows_q2_k(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q3_K: rows_q3_k(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q4_K: rows_q4_k(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q5_K: rows_q5_k(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q6_K: rows_q6_k(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_IQ4_XS: rows_iq4_xs(w, r0, r1, x, nt, yt, ldy); break;
+        default: break;
+        }
+    }
+}
+
+
+#endif
