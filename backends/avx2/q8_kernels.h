@@ -251,6 +251,28 @@ AVX2_AI __m256i dup8_u8(const uint8_t v[8]) {
     return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(b, b));
 }
 
+/* Q3_K's 16 signed 6-bit scales (bytes 96..107 of the block) as int8, in
+ * vector lanes: the k3_scales arithmetic, four dwords at once. */
+AVX2_AI __m128i k3_scales_v(const uint8_t *s) {
+    const int a0 = (int)le32(s), a1 = (int)le32(s + 4), a2 = (int)le32(s + 8);
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_setr_epi32(a0, a1, a0, a1), _mm_setr_epi32(0, 0, 4, 4)),
+                                     _mm_set1_epi8(0x0F));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(a2), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(0x03));
+    return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi32(hi, 4)), _mm_set1_epi8(32));
+}
+
+/* IQ4_XS's 8 scales (iq4xs_ls, g = 0..7) as int16 lanes. */
+AVX2_AI __m128i iq4xs_scales_v(const uint8_t *x) {
+    const __m128i l = _mm_cvtsi32_si128((int)le32(x + 4));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i nib = _mm_unpacklo_epi8(_mm_and_si128(l, m4), _mm_and_si128(_mm_srli_epi16(l, 4), m4));
+    const int sh = x[2] | (x[3] << 8);
+    const __m256i h = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(sh), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                       _mm256_set1_epi32(3));
+    const __m128i h16 = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    return _mm_sub_epi16(_mm_or_si128(_mm_cvtepu8_epi16(nib), _mm_slli_epi16(h16, 4)), _mm_set1_epi16(32));
+}
+
 typedef struct sb_scales {
     __m256i s16, m16; /* per-16 scales and min multipliers */
     float d, dm;
@@ -268,9 +290,7 @@ AVX2_AI sb_scales sb_header(int type, const uint8_t *x) {
         break;
     }
     case DSV3_W_Q3_K: {
-        int8_t sc[16];
-        k3_scales(x + 96, sc);
-        h.s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)sc));
+        h.s16 = _mm256_cvtepi8_epi16(k3_scales_v(x + 96));
         h.m16 = _mm256_slli_epi16(h.s16, 2); /* offset 4 */
         h.d = h.dm = f16_at(x + 108);
         break;
@@ -291,9 +311,7 @@ AVX2_AI sb_scales sb_header(int type, const uint8_t *x) {
         h.d = h.dm = f16_at(x + 208);
         break;
     default: { /* IQ4_XS */
-        _Alignas(16) int16_t s8[8];
-        for (int g = 0; g < 8; g++) s8[g] = (int16_t)iq4xs_ls(x, g);
-        const __m128i s = _mm_load_si128((const __m128i *)(void *)s8);
+        const __m128i s = iq4xs_scales_v(x);
         h.s16 = _mm256_set_m128i(_mm_unpackhi_epi16(s, s), _mm_unpacklo_epi16(s, s));
         h.m16 = _mm256_setzero_si256();
         h.d = f16_at(x);
@@ -302,6 +320,18 @@ AVX2_AI sb_scales sb_header(int type, const uint8_t *x) {
     }
     }
     return h;
+}
+
+/* Bytes of one super-block (a constant once inlined). */
+AVX2_AI size_t sb_bytes(int type) {
+    switch (type) {
+    case DSV3_W_Q2_K: return 84;
+    case DSV3_W_Q3_K: return 110;
+    case DSV3_W_Q4_K: return 144;
+    case DSV3_W_Q5_K: return 176;
+    case DSV3_W_Q6_K: return 210;
+    default: return 136; /* IQ4_XS */
+    }
 }
 
 /* The quants of chunk k (0..7) of super-block x. */
@@ -363,7 +393,7 @@ AVX2_AI void sb_step(int type, const uint8_t *blk, const sb_scales *h, int k, co
 
 /* One row against tokens [0, nt) (nt a constant in each instance). */
 AVX2_AI void row_b256(int type, const uint8_t *row, int64_t nb, const void *const *xq, int nt, float *y, size_t ldy) {
-    const size_t bb = dsv3_wtype_block_bytes(type);
+    const size_t bb = sb_bytes(type);
     const int has_min = type != DSV3_W_IQ4_XS;
     __m256 acc[TB];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();

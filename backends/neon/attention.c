@@ -5,7 +5,10 @@
  *   o_lat = sum_p exp(score_p - max) c_p / sum_p exp(...)
  *   out   = W_vb o_lat
  * Pairs are split over the threads in contiguous ranges; each thread uses
- * its own slice of the scratch. Weight rows use the f32-activation path.
+ * its own slice of the scratch. Separate k_b / v_b rows of a type with q8
+ * kernels use them with the vector rounded to about 16 bits
+ * (neon_rows_q8x2, attn_rows below); every other weight row uses the
+ * f32-activation path.
  *
  * The latent cache may be F32, F16 or Q8_0 (kv_type). Non-f32 rows are
  * decoded in registers (vcvt_f32_f16; Q8_0: int8 widened to int32, to f32,
@@ -19,7 +22,21 @@
 
 typedef struct mla_job {
     const dsv3_mla_args *a;
+    int dotprod;
 } mla_job;
+
+/* Rows [r0, r1) of a separate k_b / v_b up-projection against one f32
+ * vector. Dequantizing the rows to f32 for every head of every token costs
+ * more than the rest of a decoded token's attention; the q8 kernels decode
+ * in registers. One 8-bit rounding of q_nope / o_lat would be too coarse
+ * (the softmax magnifies score errors), so the vector is rounded twice,
+ * value then error (neon_rows_q8x2): about 16 bits. The result depends on
+ * x and the rows alone, not on the thread or the other pairs. */
+static void attn_rows(const dsv3_weight *w, int64_t r0, int64_t r1, const float *x, float *y, int dotprod) {
+    const int bs = dsv3_wtype_block(w->type);
+    if (neon_q8_type(w->type) && bs > 0 && w->cols % bs == 0) neon_rows_q8x2(w, x, y, r0, r1, dotprod);
+    else neon_rows_f32act(w, x, 0, y, 0, 1, r0, r1);
+}
 
 /* o[i] += sum_k s[k] * c_k[i] for k < 4 positions (ld floats apart), the
  * FMAs of each element in position order. */
@@ -149,6 +166,7 @@ NEON_INLINE float kv_attend(int type, const dsv3_mla_args *a, const float *q, co
 
 static void mla_part(void *ctx, int ith, int nth) {
     const dsv3_mla_args *a = ((const mla_job *)ctx)->a;
+    const int dotprod = ((const mla_job *)ctx)->dotprod;
     const int qd = a->dn + a->dr, hd = a->dn + a->dv;
     float *q_lat = a->scratch + (size_t)ith * dsv3_mla_scratch_floats(a->pos0 + a->n_tok, a->kvl);
     float *o_lat = q_lat + a->kvl;        /* [kvl] */
@@ -160,7 +178,7 @@ static void mla_part(void *ctx, int ith, int nth) {
         const int n_pos = a->pos0 + t + 1; /* causal: positions 0..pos */
         const float *q = a->q + ((size_t)t * a->n_heads + h) * qd;
         if (a->wk_b) {
-            neon_rows_f32act(a->wk_b, q, 0, q_lat, 0, 1, (int64_t)h * a->kvl, (int64_t)(h + 1) * a->kvl);
+            attn_rows(a->wk_b, (int64_t)h * a->kvl, (int64_t)(h + 1) * a->kvl, q, q_lat, dotprod);
         } else {
             memset(q_lat, 0, sizeof(float) * (size_t)a->kvl);
             for (int i = 0; i < a->dn; i++) neon_row_axpy(a->wkv_b, (int64_t)h * hd + i, q[i], q_lat);
@@ -189,12 +207,12 @@ static void mla_part(void *ctx, int ith, int nth) {
         for (; i + 4 <= a->kvl; i += 4) vst1q_f32(o_lat + i, vmulq_n_f32(vld1q_f32(o_lat + i), inv));
         for (; i < a->kvl; i++) o_lat[i] *= inv;
         float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
-        if (a->wk_b) neon_rows_f32act(a->wv_b, o_lat, 0, o, 0, 1, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv);
+        if (a->wk_b) attn_rows(a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, o_lat, o, dotprod);
         else neon_rows_f32act(a->wkv_b, o_lat, 0, o, 0, 1, (int64_t)h * hd + a->dn, (int64_t)h * hd + a->dn + a->dv);
     }
 }
 
 void neon_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
-    mla_job j = {a};
+    mla_job j = {a, neon_dotprod(be)};
     dsv3_pool_run(neon_pool(be), mla_part, &j);
 }

@@ -4,10 +4,14 @@
  *     bit-exactly (dsv3_dequantize_row) into a stack buffer and multiplied
  *     with f32 FMAs by every token of the call: the dequantization is paid
  *     once per row per 64 tokens.
- *   q8 path (Q8_0, Q4_0, Q4_K, Q6_K): the activations are quantized per 32
- *     values (neon_q8.h) in chunks of NEON_Q8_CHUNK columns on the stack and
- *     each chunk's blocks are integer dot products; a row's result is the
- *     sum of its chunks' partial sums in column order. */
+ *   q8 path (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q6_K): the
+ *     activations are quantized per 32 values (neon_q8.h) in chunks of
+ *     NEON_Q8_CHUNK columns on the stack and each chunk's blocks are integer
+ *     dot products; a row's result is the sum of its chunks' partial sums
+ *     in column order.
+ *   q8x2 (attention's k_b / v_b, one vector): the q8 path with the vector
+ *     rounded twice, value then rounding error, as two tokens of one
+ *     kernel call (about 16-bit activation precision). */
 #include "neon_f32.h"
 #include "quants/quants.h"
 
@@ -50,12 +54,24 @@ void neon_rows_deq(const dsv3_weight *w, const float *x, size_t ldx, float *y, s
 /* ---- q8 activations ----------------------------------------------------- */
 
 int neon_q8_type(int type) {
-    return type == DSV3_W_Q8_0 || type == DSV3_W_Q4_0 || type == DSV3_W_Q4_K || type == DSV3_W_Q6_K;
+    switch (type) {
+    case DSV3_W_Q8_0:
+    case DSV3_W_Q4_0:
+    case DSV3_W_Q4_1:
+    case DSV3_W_Q5_0:
+    case DSV3_W_Q5_1:
+    case DSV3_W_IQ4_NL:
+    case DSV3_W_Q4_K:
+    case DSV3_W_Q6_K: return 1;
+    default: return 0;
+    }
 }
 
 /* Quantize len values (a multiple of 32) of x into row t of the chunk; the
- * scales past the last block, up to a multiple of 4 blocks, are zero. */
-static void quantize_chunk(neon_q8act *a, int t, const float *x, int64_t len) {
+ * scales past the last block, up to a multiple of 4 blocks, are zero. With
+ * res, also res[i] = x[i] - d * q[i], the rounding error of each value (one
+ * fused rounding; |res| <= d / 2 in each block). */
+static void quantize_chunk(neon_q8act *a, int t, const float *x, int64_t len, float *res) {
     const int nb = (int)(len / 32);
     for (int b = 0; b < nb; b++) {
         const float *p = x + 32 * b;
@@ -74,6 +90,9 @@ static void quantize_chunk(neon_q8act *a, int t, const float *x, int64_t len) {
             const int16x8_t h1 = vcombine_s16(vqmovn_s32(q[k + 2]), vqmovn_s32(q[k + 3]));
             vst1q_s8(a->q[t] + 32 * b + 4 * k, vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1)));
         }
+        if (res)
+            for (int k = 0; k < 8; k++)
+                vst1q_f32(res + 32 * b + 4 * k, vfmsq_f32(v[k], vcvtq_f32_s32(q[k]), vdupq_n_f32(d)));
         a->d[t][b] = d;
         a->s[t][b] = vaddvq_s32(s);
     }
@@ -99,7 +118,7 @@ void neon_rows_q8(const dsv3_weight *w, const float *x, size_t ldx, float *y, si
             const int nt = n - t0 < NEON_Q8_TILE ? n - t0 : NEON_Q8_TILE;
             for (int64_t c0 = 0; c0 < w->cols; c0 += NEON_Q8_CHUNK) {
                 const int64_t len = c0 + NEON_Q8_CHUNK < w->cols ? NEON_Q8_CHUNK : w->cols - c0;
-                for (int t = 0; t < nt; t++) quantize_chunk(&act, t, x + (size_t)(t0 + t) * ldx + c0, len);
+                for (int t = 0; t < nt; t++) quantize_chunk(&act, t, x + (size_t)(t0 + t) * ldx + c0, len, NULL);
                 const size_t off = (size_t)(c0 / bs) * bb;
                 for (int64_t r = b0; r < b1; r++) {
                     float part[NEON_Q8_TILE];
@@ -111,6 +130,33 @@ void neon_rows_q8(const dsv3_weight *w, const float *x, size_t ldx, float *y, si
                     }
                 }
             }
+        }
+    }
+}
+
+/* The kernels take at most 4 tokens; two rounded rows of the same vector are
+ * two of them: each weight block is decoded once for both, so the second
+ * 8 bits of precision cost one more integer dot per block, far less than
+ * dequantizing to f32 (attention decodes its up-projection rows for every
+ * head of every token). The value's rounding error is at most d/2 per
+ * 32-block, the error's own rounding error 1/254 of that. */
+void neon_rows_q8x2(const dsv3_weight *w, const float *x, float *y, int64_t r0, int64_t r1, int dotprod) {
+    const neon_q8_kernel kern = dotprod ? neon_q8_kernel_dot : neon_q8_kernel_base;
+    const int bs = dsv3_wtype_block(w->type);
+    const size_t bb = dsv3_wtype_block_bytes(w->type);
+    if (bs <= 0 || w->cols % bs || r0 >= r1) return;
+    neon_q8act act;
+    float res[NEON_Q8_CHUNK];
+    for (int64_t c0 = 0; c0 < w->cols; c0 += NEON_Q8_CHUNK) {
+        const int64_t len = c0 + NEON_Q8_CHUNK < w->cols ? NEON_Q8_CHUNK : w->cols - c0;
+        quantize_chunk(&act, 0, x + c0, len, res);
+        quantize_chunk(&act, 1, res, len, NULL);
+        const size_t off = (size_t)(c0 / bs) * bb;
+        for (int64_t r = r0; r < r1; r++) {
+            float part[NEON_Q8_TILE];
+            kern(w->type, (const uint8_t *)w->data + (size_t)r * w->row_stride + off, &act, 2, (int)(len / 32), part);
+            const float v = part[0] + part[1];
+            y[r - r0] = c0 ? y[r - r0] + v : v;
         }
     }
 }

@@ -12,15 +12,20 @@
  *     registers, ggml block types through dsv3_dequantize_row into a stack
  *     buffer) and multiplied with f32 FMAs. Error vs the scalar backend:
  *     summation order only (test bound 1e-5 of sum|w*x|).
- *   - q8 activations (Q8_0, Q4_0, Q4_K, Q6_K in matmul and the routed
- *     experts): activations are quantized per 32 values to int8 with an
- *     f32 scale (round to nearest, d = max|x|/127), each 32-value block
- *     product is an exact integer dot (vdotq_s32 where the CPU has the
- *     dot-product extension, vmull_s8/vpadalq_s16 otherwise: the integers,
- *     hence the results, are identical), then scaled in f32. Error: the
- *     activation rounding, at most max|x|/254 per value of a 32-block
- *     (test bound 5e-3 of sum|w*x|).
- * Attention projections and embeddings always use the f32 path. */
+ *   - q8 activations (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q6_K in
+ *     matmul and the routed experts): activations are quantized per 32
+ *     values to int8 with an f32 scale (round to nearest, d = max|x|/127),
+ *     each 32-value block product is an exact integer dot (vdotq_s32 where
+ *     the CPU has the dot-product extension, vmull_s8/vpadalq_s16
+ *     otherwise: the integers, hence the results, are identical), then
+ *     scaled in f32. Error: the activation rounding, at most max|x|/254 per
+ *     value of a 32-block (test bound 5e-3 of sum|w*x|).
+ * Attention's separate k_b / v_b up-projections of those types take the q8
+ * kernels with the vector rounded twice (value, then its rounding error:
+ * about 16-bit precision; the scores after them are too sensitive for one
+ * 8-bit rounding, and dequantizing every row per head and token costs far
+ * more). A combined kv_b, the other block types, the plain types and
+ * embeddings use the f32 path. */
 #ifndef DSV3_NEON_H
 #define DSV3_NEON_H
 
@@ -58,9 +63,13 @@ void neon_rows_deq(const dsv3_weight *w, const float *x, size_t ldx, float *y, s
                    int64_t r1);
 /* 1 if the type has a q8-activation kernel. */
 int neon_q8_type(int type);
-/* Q8_0/Q4_0/Q4_K/Q6_K with q8 activations. */
+/* The neon_q8_type types with q8 activations. */
 void neon_rows_q8(const dsv3_weight *w, const float *x, size_t ldx, float *y, size_t ldy, int n, int64_t r0,
                   int64_t r1, int dotprod);
+/* y[r - r0] = W[r] . x for one vector x, a neon_q8_type type whose block
+ * divides cols: x rounded to 8-bit blocks, its rounding error rounded
+ * again, both run as two tokens of the q8 kernels and added. */
+void neon_rows_q8x2(const dsv3_weight *w, const float *x, float *y, int64_t r0, int64_t r1, int dotprod);
 /* y[c] += a * W[r][c] */
 void neon_row_axpy(const dsv3_weight *w, int64_t r, float a, float *y);
 /* y[c] = W[r][c] */

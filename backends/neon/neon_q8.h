@@ -1,4 +1,5 @@
-/* neon_q8.h -- the q8-activation kernels for Q8_0, Q4_0, Q4_K and Q6_K.
+/* neon_q8.h -- the q8-activation kernels for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+ * IQ4_NL, Q4_K and Q6_K.
  *
  * Included twice: by matmul_quant.c (plain ARMv8.0 NEON, NEON_Q8_SUFFIX
  * base) and by matmul_quant_dot.c (compiled for ARMv8.2-A+dotprod, suffix
@@ -11,7 +12,8 @@
  * Float accumulation, per token: blocks are taken 4 at a time; their 4
  * integer dots form one int32x4 vector that is converted and FMA'd into one
  * f32x4 accumulator with its 4 scales (weight scale * activation scale),
- * then the lanes are added. */
+ * then the lanes are added. Weights with a min (Q4_1, Q5_1, Q4_K) meet it
+ * through s: sum (d*q + m) * dx*xq = dx * (d * sum q*xq + m * s). */
 #ifndef DSV3_NEON_Q8_H
 #define DSV3_NEON_Q8_H
 
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "neon.h"
+#include "quants/quants_impl.h" /* dsv3_kvalues_iq4nl */
 
 #define NEON_Q8_TILE 4
 #define NEON_Q8_CHUNK 2048 /* a multiple of 256 */
@@ -71,10 +74,93 @@ Q8_INLINE float32x4_t q8_f16x4(const uint8_t *p, size_t stride, int n) {
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
 }
 
-/* Q8_0: d f16, q[32] int8 (34 bytes); Q4_0: d f16, qs[16] (18 bytes),
- * element j low nibble of qs[j], element j + 16 its high nibble, minus 8. */
-Q8_INLINE void q8_legacy(int q4, const uint8_t *w, const neon_q8act *a, int NT, int nb, float *out) {
-    const size_t bb = q4 ? 18 : 34;
+/* The 32-value block types (backends/quants/q_legacy.c, iq4.c):
+ *   Q8_0    d, q[32] int8 (34 bytes)        Q4_0    d, qs[16] (18)
+ *   Q4_1    d, m, qs[16] (20)               Q5_0    d, qh u32, qs[16] (22)
+ *   Q5_1    d, m, qh u32, qs[16] (24)       IQ4_NL  d, qs[16] (18)
+ * all f16 scales first; element j < 16 is the low nibble of qs[j], element
+ * j + 16 its high nibble, bit j of qh the fifth bit of element j. */
+Q8_INLINE size_t q8_b32_bytes(int type) {
+    switch (type) {
+    case DSV3_W_Q8_0: return 34;
+    case DSV3_W_Q4_1: return 20;
+    case DSV3_W_Q5_0: return 22;
+    case DSV3_W_Q5_1: return 24;
+    default: return 18; /* Q4_0, IQ4_NL */
+    }
+}
+
+/* Q4_1 / Q5_1: value = d * q + m with unsigned q. The min cannot be folded
+ * into the integer quants (m / d is no integer), so it meets the block's
+ * activation sum s in f32, once per block. */
+Q8_INLINE int q8_b32_has_min(int type) { return type == DSV3_W_Q4_1 || type == DSV3_W_Q5_1; }
+
+/* The fifth bits of a Q5 block (qh, little-endian u32 at p) as 0x10 in the
+ * byte of their element: elements 0-15 in *lo, 16-31 in *hi. Each qh byte
+ * is broadcast to 8 lanes and tested against that lane's bit. */
+Q8_INLINE void q8_q5_hbits(const uint8_t *p, uint8x16_t *lo, uint8x16_t *hi) {
+    static const uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t m = vld1q_u8(bit), b4 = vdupq_n_u8(0x10);
+    *lo = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(p[0]), vdup_n_u8(p[1])), m), b4);
+    *hi = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(p[2]), vdup_n_u8(p[3])), m), b4);
+}
+
+/* The 32 quants of the block at blk as int8 (elements 0-15 in *w0, 16-31
+ * in *w1): signed values for Q8_0, Q4_0 (nib - 8), Q5_0 (q - 16) and
+ * IQ4_NL (its table's values, -127..113); unsigned 0..15 / 0..31 for
+ * Q4_1 / Q5_1. Every product with an activation quant (|xq| <= 127) and
+ * the sum of two fit an int16 lane of the ARMv8.0 form of neon_qdot. */
+Q8_INLINE void q8_b32_quants(int type, const uint8_t *blk, int8x16_t *w0, int8x16_t *w1) {
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    switch (type) {
+    case DSV3_W_Q8_0:
+        *w0 = vld1q_s8((const int8_t *)(const void *)(blk + 2));
+        *w1 = vld1q_s8((const int8_t *)(const void *)(blk + 18));
+        return;
+    case DSV3_W_Q4_1: {
+        const uint8x16_t v = vld1q_u8(blk + 4);
+        *w0 = vreinterpretq_s8_u8(vandq_u8(v, m4));
+        *w1 = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+        return;
+    }
+    case DSV3_W_Q5_0:
+    case DSV3_W_Q5_1: {
+        const int min = type == DSV3_W_Q5_1;
+        const uint8x16_t v = vld1q_u8(blk + (min ? 8 : 6));
+        uint8x16_t h0, h1;
+        q8_q5_hbits(blk + (min ? 4 : 2), &h0, &h1);
+        *w0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(v, m4), h0));
+        *w1 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(v, 4), h1));
+        if (!min) {
+            *w0 = vsubq_s8(*w0, vdupq_n_s8(16));
+            *w1 = vsubq_s8(*w1, vdupq_n_s8(16));
+        }
+        return;
+    }
+    case DSV3_W_IQ4_NL: {
+        const int8x16_t kv = vld1q_s8(dsv3_kvalues_iq4nl);
+        const uint8x16_t v = vld1q_u8(blk + 2);
+        *w0 = vqtbl1q_s8(kv, vandq_u8(v, m4));
+        *w1 = vqtbl1q_s8(kv, vshrq_n_u8(v, 4));
+        return;
+    }
+    default: { /* Q4_0 */
+        const uint8x16_t v = vld1q_u8(blk + 2);
+        *w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, m4)), vdupq_n_s8(8));
+        *w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
+        return;
+    }
+    }
+}
+
+/* One row span of a 32-value block type against NT tokens. Per 4 blocks:
+ * is = their integer dots; acc += (dw * dx) * is, or for the min types
+ * acc += dx * (dw * is + m * s) (m * s is exact: an f16 times |s| < 2^12,
+ * so the inner FMA rounds once). Each token's operations are the same
+ * whatever tokens share the tile. */
+Q8_INLINE void q8_b32(int type, const uint8_t *w, const neon_q8act *a, int NT, int nb, float *out) {
+    const size_t bb = q8_b32_bytes(type);
+    const int has_min = q8_b32_has_min(type);
     float32x4_t acc[NEON_Q8_TILE];
     for (int t = 0; t < NT; t++) acc[t] = vdupq_n_f32(0.0f);
     for (int b = 0; b < nb; b += 4) {
@@ -85,25 +171,27 @@ Q8_INLINE void q8_legacy(int q4, const uint8_t *w, const neon_q8act *a, int NT, 
                 for (int t = 0; t < NT; t++) part[t][k] = vdupq_n_s32(0);
                 continue;
             }
-            const uint8_t *blk = w + (size_t)(b + k) * bb + 2;
             int8x16_t w0, w1;
-            if (q4) {
-                const uint8x16_t v = vld1q_u8(blk);
-                w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
-                w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
-            } else {
-                w0 = vld1q_s8((const int8_t *)(const void *)blk);
-                w1 = vld1q_s8((const int8_t *)(const void *)blk + 16);
-            }
+            q8_b32_quants(type, w + (size_t)(b + k) * bb, &w0, &w1);
             for (int t = 0; t < NT; t++) {
                 const int8_t *xq = a->q[t] + 32 * (b + k);
                 part[t][k] = neon_qdot(neon_qdot(vdupq_n_s32(0), w0, vld1q_s8(xq)), w1, vld1q_s8(xq + 16));
             }
         }
         const float32x4_t dw = q8_f16x4(w + (size_t)b * bb, bb, nk);
-        for (int t = 0; t < NT; t++) {
-            const int32x4_t is = q8_hsum4(part[t][0], part[t][1], part[t][2], part[t][3]);
-            acc[t] = vfmaq_f32(acc[t], vmulq_f32(dw, vld1q_f32(a->d[t] + b)), vcvtq_f32_s32(is));
+        if (has_min) {
+            const float32x4_t mw = q8_f16x4(w + (size_t)b * bb + 2, bb, nk); /* zero past nk */
+            for (int t = 0; t < NT; t++) {
+                const int32x4_t is = q8_hsum4(part[t][0], part[t][1], part[t][2], part[t][3]);
+                const float32x4_t f =
+                    vfmaq_f32(vmulq_f32(mw, vcvtq_f32_s32(vld1q_s32(a->s[t] + b))), dw, vcvtq_f32_s32(is));
+                acc[t] = vfmaq_f32(acc[t], vld1q_f32(a->d[t] + b), f);
+            }
+        } else {
+            for (int t = 0; t < NT; t++) {
+                const int32x4_t is = q8_hsum4(part[t][0], part[t][1], part[t][2], part[t][3]);
+                acc[t] = vfmaq_f32(acc[t], vmulq_f32(dw, vld1q_f32(a->d[t] + b)), vcvtq_f32_s32(is));
+            }
         }
     }
     for (int t = 0; t < NT; t++) out[t] = vaddvq_f32(acc[t]);
@@ -213,8 +301,12 @@ Q8_INLINE void q8_q6k(const uint8_t *w, const neon_q8act *a, int NT, int nb, flo
 
 Q8_INLINE void q8_kernel_nt(int type, const uint8_t *w, const neon_q8act *a, int NT, int nb32, float *out) {
     switch (type) {
-    case DSV3_W_Q8_0: q8_legacy(0, w, a, NT, nb32, out); break;
-    case DSV3_W_Q4_0: q8_legacy(1, w, a, NT, nb32, out); break;
+    case DSV3_W_Q8_0: q8_b32(DSV3_W_Q8_0, w, a, NT, nb32, out); break;
+    case DSV3_W_Q4_0: q8_b32(DSV3_W_Q4_0, w, a, NT, nb32, out); break;
+    case DSV3_W_Q4_1: q8_b32(DSV3_W_Q4_1, w, a, NT, nb32, out); break;
+    case DSV3_W_Q5_0: q8_b32(DSV3_W_Q5_0, w, a, NT, nb32, out); break;
+    case DSV3_W_Q5_1: q8_b32(DSV3_W_Q5_1, w, a, NT, nb32, out); break;
+    case DSV3_W_IQ4_NL: q8_b32(DSV3_W_IQ4_NL, w, a, NT, nb32, out); break;
     case DSV3_W_Q4_K: q8_q4k(w, a, NT, nb32, out); break;
     case DSV3_W_Q6_K: q8_q6k(w, a, NT, nb32, out); break;
     default:
