@@ -1,9 +1,10 @@
 /* pool.h -- a persistent thread pool for the CPU backends.
  *
  * Threads are created once (with the backend) and reused by every op: a
- * parallel op costs a wake-up, not a thread creation. Workers spin briefly
- * on a generation counter (an op usually follows another within
- * microseconds), then sleep on a condition variable.
+ * parallel op costs a wake-up, not a thread creation. Workers spin on a
+ * generation counter for up to half a millisecond (an op usually follows
+ * another within microseconds; after 30 us they yield the CPU at each
+ * check), then sleep on a condition variable.
  *
  * Sessions on different threads may share one pool: an op that finds the
  * pool busy runs on its caller's thread alone. Work is split by the op so
