@@ -245,11 +245,6 @@ AVX2_AI void rows_b32(int type, const dsv3_weight *w, int64_t r0, int64_t r1, co
  * of activation, q unsigned (IQ4_XS: signed). Chunk k (values 32k..32k+31)
  * is decoded in registers when it is used, for a block of up to TB tokens;
  * the sums of q*x per 16 values, times s16, stay exact in int32. */
-/* Per-32 scales (8 bytes) -> the 16 per-16 int16 scales. */
-AVX2_AI __m256i dup8_u8(const uint8_t v[8]) {
-    __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)v);
-    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(b, b));
-}
 
 /* Q3_K's 16 signed 6-bit scales (bytes 96..107 of the block) as int8, in
  * vector lanes: the k3_scales arithmetic, four dwords at once. */
@@ -259,6 +254,19 @@ AVX2_AI __m128i k3_scales_v(const uint8_t *s) {
                                      _mm_set1_epi8(0x0F));
     const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(a2), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(0x03));
     return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi32(hi, 4)), _mm_set1_epi8(32));
+}
+
+/* Q4_K / Q5_K: the k4_scales arithmetic in dword lanes, scales in bytes
+ * 0..7 and mins in bytes 8..15. Reads 16 bytes from s (the 12 scale
+ * bytes, then 4 bytes of quants of the same block). */
+AVX2_AI __m128i k4_scales_v(const uint8_t *s) {
+    const __m128i v = load128(s);                            /* w0 w1 w2 .  */
+    const __m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* w0 w2 w1 w2 */
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i b = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* .  w0 .  w1 */
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(b, 6), _mm_setr_epi32(0, 0x03030303, 0, 0x03030303));
+    return _mm_or_si128(lo, _mm_slli_epi32(hi, 4));
 }
 
 /* IQ4_XS's 8 scales (iq4xs_ls, g = 0..7) as int16 lanes. */
@@ -297,10 +305,9 @@ AVX2_AI sb_scales sb_header(int type, const uint8_t *x) {
     }
     case DSV3_W_Q4_K:
     case DSV3_W_Q5_K: {
-        uint8_t sc[8], mn[8];
-        k4_scales(x + 4, sc, mn);
-        h.s16 = dup8_u8(sc);
-        h.m16 = dup8_u8(mn);
+        const __m128i r = k4_scales_v(x + 4);
+        h.s16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(r, r));
+        h.m16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(r, r));
         h.d = f16_at(x);
         h.dm = f16_at(x + 2);
         break;
