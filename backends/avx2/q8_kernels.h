@@ -182,61 +182,83 @@ AVX2_AI __m256i b32_dot(int type, __m256i w, const q8_32 *x) {
 
 /* Per output: blocks alternate between two lane accumulators (even and odd
  * block index: two FMA chains), then hsum8(even + odd); the offset types
- * add m * (d_x * sum q_x) of every block, in order, into one float. One row
- * against tokens [0, nt), nt a constant in each instance. */
-AVX2_AI void row_b32(int type, const uint8_t *row, int64_t nb, const void *const *xq, int nt, float *y, size_t ldy) {
+ * add m * (d_x * sum q_x) of every block, in order, into one float. Rows
+ * rw[0..R) (R = 1 or 2, as row_b256) against tokens [0, nt) (R and nt
+ * constants in each instance). */
+AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, const void *const *xq, int nt,
+                     float *const *y, size_t ldy) {
     const size_t bb = b32_bytes(type);
     const int has_min = b32_has_min(type);
-    __m256 ae[TB], ao[TB];
-    float mins[TB];
-    for (int t = 0; t < TB; t++) {
-        ae[t] = ao[t] = _mm256_setzero_ps();
-        mins[t] = 0.0f;
-    }
-    const uint8_t *blk = row;
+    __m256 ae[2][TB], ao[2][TB];
+    float mins[2][TB];
+    for (int i = 0; i < 2; i++)
+        for (int t = 0; t < TB; t++) {
+            ae[i][t] = ao[i][t] = _mm256_setzero_ps();
+            mins[i][t] = 0.0f;
+        }
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2, blk += 2 * bb) {
-        _mm_prefetch((const char *)blk + AVX2_PF, _MM_HINT_T0);
-        if (2 * bb > 64) _mm_prefetch((const char *)blk + AVX2_PF + 64, _MM_HINT_T0);
-        const __m256i w0 = b32_weights(type, blk), w1 = b32_weights(type, blk + bb);
-        const float d0 = f16_at(blk), d1 = f16_at(blk + bb);
-        const float m0 = has_min ? b32_min(type, blk, d0) : 0.0f, m1 = has_min ? b32_min(type, blk + bb, d1) : 0.0f;
-        for (int t = 0; t < nt; t++) {
-            const q8_32 *x = (const q8_32 *)xq[t] + b;
-            ae[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x[0].d), ae[t]);
-            ao[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w1, x + 1)), _mm256_set1_ps(d1 * x[1].d), ao[t]);
-            if (has_min) mins[t] += m0 * x[0].s + m1 * x[1].s;
+    for (; b + 2 <= nb; b += 2)
+        for (int i = 0; i < R; i++) {
+            const uint8_t *blk = rw[i] + (size_t)b * bb;
+            _mm_prefetch((const char *)blk + AVX2_PF, _MM_HINT_T0);
+            if (2 * bb > 64) _mm_prefetch((const char *)blk + AVX2_PF + 64, _MM_HINT_T0);
+            const __m256i w0 = b32_weights(type, blk), w1 = b32_weights(type, blk + bb);
+            const float d0 = f16_at(blk), d1 = f16_at(blk + bb);
+            const float m0 = has_min ? b32_min(type, blk, d0) : 0.0f, m1 = has_min ? b32_min(type, blk + bb, d1) : 0.0f;
+            for (int t = 0; t < nt; t++) {
+                const q8_32 *x = (const q8_32 *)xq[t] + b;
+                ae[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x[0].d), ae[i][t]);
+                ao[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w1, x + 1)), _mm256_set1_ps(d1 * x[1].d), ao[i][t]);
+                if (has_min) mins[i][t] += m0 * x[0].s + m1 * x[1].s;
+            }
         }
-    }
-    if (b < nb) {
-        const __m256i w0 = b32_weights(type, blk);
-        const float d0 = f16_at(blk), m0 = has_min ? b32_min(type, blk, d0) : 0.0f;
-        for (int t = 0; t < nt; t++) {
-            const q8_32 *x = (const q8_32 *)xq[t] + b;
-            ae[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x->d), ae[t]);
-            if (has_min) mins[t] += m0 * x->s;
+    if (b < nb)
+        for (int i = 0; i < R; i++) {
+            const uint8_t *blk = rw[i] + (size_t)b * bb;
+            const __m256i w0 = b32_weights(type, blk);
+            const float d0 = f16_at(blk), m0 = has_min ? b32_min(type, blk, d0) : 0.0f;
+            for (int t = 0; t < nt; t++) {
+                const q8_32 *x = (const q8_32 *)xq[t] + b;
+                ae[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x->d), ae[i][t]);
+                if (has_min) mins[i][t] += m0 * x->s;
+            }
         }
-    }
-    for (int t = 0; t < nt; t++) y[(size_t)t * ldy] = hsum8(_mm256_add_ps(ae[t], ao[t])) + mins[t];
+    for (int i = 0; i < R; i++)
+        for (int t = 0; t < nt; t++) y[i][(size_t)t * ldy] = hsum8(_mm256_add_ps(ae[i][t], ao[i][t])) + mins[i][t];
 }
+
+/* Row pairs for decode, rows one at a time for prefill (as rows_b256). */
+#define ROWS_PAIRED(ROW_FN, BLOCK)                                                                                     \
+    const int64_t nb = w->cols / (BLOCK);                                                                              \
+    const uint8_t *base = (const uint8_t *)w->data;                                                                    \
+    if (n == 1) {                                                                                                      \
+        const int64_t half = (r1 - r0 + 1) / 2;                                                                        \
+        for (int64_t i = 0; i < half; i++) {                                                                           \
+            const int64_t ra = r0 + i, rb = r0 + half + i;                                                             \
+            const uint8_t *rw[2] = {base + (size_t)ra * w->row_stride, base + (size_t)rb * w->row_stride};             \
+            float *yy[2] = {y + (size_t)(ra - r0), y + (size_t)(rb - r0)};                                             \
+            if (rb < r1) ROW_FN(type, rw, 2, nb, xq, 1, yy, ldy);                                                      \
+            else ROW_FN(type, rw, 1, nb, xq, 1, yy, ldy);                                                              \
+        }                                                                                                              \
+        return;                                                                                                        \
+    }                                                                                                                  \
+    for (int64_t r = r0; r < r1; r++) {                                                                                \
+        const uint8_t *rw[1] = {base + (size_t)r * w->row_stride};                                                     \
+        for (int t0 = 0; t0 < n; t0 += TB) {                                                                           \
+            const void *const *x = xq + t0;                                                                            \
+            float *yt[1] = {y + (size_t)(r - r0) + (size_t)t0 * ldy};                                                  \
+            switch (n - t0 < TB ? n - t0 : TB) {                                                                       \
+            case 1: ROW_FN(type, rw, 1, nb, x, 1, yt, ldy); break;                                                     \
+            case 2: ROW_FN(type, rw, 1, nb, x, 2, yt, ldy); break;                                                     \
+            case 3: ROW_FN(type, rw, 1, nb, x, 3, yt, ldy); break;                                                     \
+            default: ROW_FN(type, rw, 1, nb, x, 4, yt, ldy); break;                                                    \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
 
 AVX2_AI void rows_b32(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                       size_t ldy) {
-    const int64_t nb = w->cols / 32;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_stride;
-        float *yr = y + (size_t)(r - r0);
-        for (int t0 = 0; t0 < n; t0 += TB) {
-            const void *const *x = xq + t0;
-            float *yt = yr + (size_t)t0 * ldy;
-            switch (n - t0 < TB ? n - t0 : TB) {
-            case 1: row_b32(type, row, nb, x, 1, yt, ldy); break;
-            case 2: row_b32(type, row, nb, x, 2, yt, ldy); break;
-            case 3: row_b32(type, row, nb, x, 3, yt, ldy); break;
-            default: row_b32(type, row, nb, x, 4, yt, ldy); break;
-            }
-        }
-    }
+    ROWS_PAIRED(row_b32, 32)
 }
 
 /* ---- 4. integer dots: 256-value super-blocks ----------------------------- */
@@ -398,59 +420,53 @@ AVX2_AI void sb_step(int type, const uint8_t *blk, const sb_scales *h, int k, co
     }
 }
 
-/* One row against tokens [0, nt) (nt a constant in each instance). */
-AVX2_AI void row_b256(int type, const uint8_t *row, int64_t nb, const void *const *xq, int nt, float *y, size_t ldy) {
+/* Rows rw[0..R) (R = 1 or 2) against tokens [0, nt) (R and nt constants in
+ * each instance): y[i][t * ldy]. Two rows from far-apart parts of a
+ * thread's range give decode (nt = 1) two independent streams and chains;
+ * each output's arithmetic is that of R = 1. */
+AVX2_AI void row_b256(int type, const uint8_t *const *rw, int R, int64_t nb, const void *const *xq, int nt,
+                      float *const *y, size_t ldy) {
     const size_t bb = sb_bytes(type);
     const int has_min = type != DSV3_W_IQ4_XS;
-    __m256 acc[TB];
-    for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
-    const uint8_t *blk = row;
-    for (int64_t b = 0; b < nb; b++, blk += bb) {
-        for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)blk + AVX2_PF + o, _MM_HINT_T0);
-        const sb_scales h = sb_header(type, blk);
-        /* even and odd chunks in two int32 sums: two short dependency
-         * chains (vpdpwssd's latency would otherwise serialize a row) */
-        __m256i s[TB], s1[TB];
-        for (int t = 0; t < TB; t++) s[t] = s1[t] = _mm256_setzero_si256();
-        /* the 8 chunks written out: k must be a constant in each */
-        sb_step(type, blk, &h, 0, xq, b, nt, s);
-        sb_step(type, blk, &h, 1, xq, b, nt, s1);
-        sb_step(type, blk, &h, 2, xq, b, nt, s);
-        sb_step(type, blk, &h, 3, xq, b, nt, s1);
-        sb_step(type, blk, &h, 4, xq, b, nt, s);
-        sb_step(type, blk, &h, 5, xq, b, nt, s1);
-        sb_step(type, blk, &h, 6, xq, b, nt, s);
-        sb_step(type, blk, &h, 7, xq, b, nt, s1);
-        for (int t = 0; t < nt; t++) s[t] = _mm256_add_epi32(s[t], s1[t]);
-        for (int t = 0; t < nt; t++) {
-            const q8_256 *xb = (const q8_256 *)xq[t] + b;
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_set1_ps(h.d * xb->d), acc[t]);
-            if (has_min) {
-                const __m256i m = _mm256_madd_epi16(h.m16, load256((const uint8_t *)xb->bsum));
-                acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(h.dm * xb->d), acc[t]);
+    __m256 acc[2][TB];
+    for (int i = 0; i < 2; i++)
+        for (int t = 0; t < TB; t++) acc[i][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        for (int i = 0; i < R; i++) {
+            const uint8_t *blk = rw[i] + (size_t)b * bb;
+            for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)blk + AVX2_PF + o, _MM_HINT_T0);
+            const sb_scales h = sb_header(type, blk);
+            /* even and odd chunks in two int32 sums: two short dependency
+             * chains (vpdpwssd's latency would otherwise serialize a row) */
+            __m256i s[TB], s1[TB];
+            for (int t = 0; t < TB; t++) s[t] = s1[t] = _mm256_setzero_si256();
+            /* the 8 chunks written out: k must be a constant in each */
+            sb_step(type, blk, &h, 0, xq, b, nt, s);
+            sb_step(type, blk, &h, 1, xq, b, nt, s1);
+            sb_step(type, blk, &h, 2, xq, b, nt, s);
+            sb_step(type, blk, &h, 3, xq, b, nt, s1);
+            sb_step(type, blk, &h, 4, xq, b, nt, s);
+            sb_step(type, blk, &h, 5, xq, b, nt, s1);
+            sb_step(type, blk, &h, 6, xq, b, nt, s);
+            sb_step(type, blk, &h, 7, xq, b, nt, s1);
+            for (int t = 0; t < nt; t++) s[t] = _mm256_add_epi32(s[t], s1[t]);
+            for (int t = 0; t < nt; t++) {
+                const q8_256 *xb = (const q8_256 *)xq[t] + b;
+                acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_set1_ps(h.d * xb->d), acc[i][t]);
+                if (has_min) {
+                    const __m256i m = _mm256_madd_epi16(h.m16, load256((const uint8_t *)xb->bsum));
+                    acc[i][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(h.dm * xb->d), acc[i][t]);
+                }
             }
         }
     }
-    for (int t = 0; t < nt; t++) y[(size_t)t * ldy] = hsum8(acc[t]);
+    for (int i = 0; i < R; i++)
+        for (int t = 0; t < nt; t++) y[i][(size_t)t * ldy] = hsum8(acc[i][t]);
 }
 
 AVX2_AI void rows_b256(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                        size_t ldy) {
-    const int64_t nb = w->cols / 256;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_stride;
-        float *yr = y + (size_t)(r - r0);
-        for (int t0 = 0; t0 < n; t0 += TB) {
-            const void *const *x = xq + t0;
-            float *yt = yr + (size_t)t0 * ldy;
-            switch (n - t0 < TB ? n - t0 : TB) {
-            case 1: row_b256(type, row, nb, x, 1, yt, ldy); break;
-            case 2: row_b256(type, row, nb, x, 2, yt, ldy); break;
-            case 3: row_b256(type, row, nb, x, 3, yt, ldy); break;
-            default: row_b256(type, row, nb, x, 4, yt, ldy); break;
-            }
-        }
-    }
+    ROWS_PAIRED(row_b256, 256)
 }
 
 #define ROWS_FN(NAME, FN, TYPE)                                                                                       \
