@@ -150,7 +150,7 @@ typedef struct dsv3_moe_args {
     const dsv3_weight *gate, *up, *down;
     size_t expert_stride;
     float *out;                 /* [n_tok][hidden], overwritten             */
-    float *scratch;             /* >= dsv3_moe_scratch_floats(n_tok, hidden, inter) */
+    float *scratch;             /* >= dsv3_moe_scratch_floats(max(n_tok, k), hidden, inter) */
 } dsv3_moe_args;
 
 #define dsv3_moe_scratch_floats(n, hidden, inter) \

@@ -97,7 +97,7 @@ static int create(const dsv3_model *m, const struct dsv3_session_params *p, dsv3
         {&s->b.moe, ub * H}, {&s->b.router, ub * (E ? E : 1)}, {&s->b.cat, ub * 2 * H},
         {&s->b.logits, ub * (size_t)c->vocab_size},
         {&s->b.mla_scratch, dsv3_mla_scratch_floats(s->n_ctx, kvl) * (size_t)m->n_threads},
-        {&s->b.moe_scratch, E ? dsv3_moe_scratch_floats(ub, H, (size_t)c->moe_intermediate_size) : 1},
+        {&s->b.moe_scratch, E ? dsv3_moe_scratch_floats(ub > k ? ub : k, H, (size_t)c->moe_intermediate_size) : 1},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         *want[i].p = m->ops->alloc(m->be, sizeof(float) * want[i].n);

@@ -62,7 +62,87 @@ static const void *const *rows_q(dsv3_backend *be, qrows *q, int type, const flo
     return ptrs;
 }
 
+/* Decode (one token, k experts): two pool runs for the whole layer instead
+ * of two per expert. Run 1: the gate and up rows of every chosen expert,
+ * concatenated and split over the threads; then, on the caller, SwiGLU and
+ * the rounding of each expert's activation; run 2: every down projection.
+ * Each output gets the arithmetic of the per-expert passes below (same
+ * kernels, same rounding, experts summed in increasing id), so decode and
+ * batched calls still agree bit for bit; what goes is k - 1 barriers and
+ * wake-ups per pass and the ramp-up of each small per-expert job.
+ * Scratch: k * (2 * hidden + 2 * inter) floats (dsv3_moe_args). */
+static void moe_one_token(dsv3_backend *be, const dsv3_moe_args *a) {
+    const size_t H = (size_t)a->hidden, I = (size_t)a->inter;
+    int id[64] = {0};
+    float wt[64] = {0};
+    int k = 0;
+    for (int j = 0; j < a->k && k < 64; j++) { /* ascending ids (insertion) */
+        int i = k++;
+        for (; i > 0 && id[i - 1] > a->ids[j]; i--) {
+            id[i] = id[i - 1];
+            wt[i] = wt[i - 1];
+        }
+        id[i] = a->ids[j];
+        wt[i] = a->weights[j];
+    }
+    float *g = a->scratch + (size_t)k * H, *u = g + (size_t)k * I, *y = u + (size_t)k * I;
+    const avx2_rows_q8_fn q8 = avx2_q8_kernel(be);
+    qrows qx = {0}, qu = {0}, qg = {0};
+    avx2_mm parts[128];
+    const float *xr[1] = {a->x};
+    const void *xq[1], *uq[1];
+    const float *gr[64];
+    const void *gq[64];
+    for (int i = 0; i < k; i++) {
+        const dsv3_weight *wg = dsv3_moe_expert(a->gate, a->expert_stride, id[i]);
+        const dsv3_weight *wu = dsv3_moe_expert(a->up, a->expert_stride, id[i]);
+        avx2_mm pg = {wg, xr, NULL, 1, g + (size_t)i * I, I, q8}, pu = {wu, xr, NULL, 1, u + (size_t)i * I, I, q8};
+        pg.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, 1, NULL, 1, xq);
+        pu.xq = wu->type == wg->type ? pg.xq : rows_q(be, &qu, wu->type, a->x, (int64_t)H, 1, NULL, 1, uq);
+        if (pg.xq) pg.x = NULL;
+        if (pu.xq) pu.x = NULL;
+        parts[2 * i] = pg;
+        parts[2 * i + 1] = pu;
+    }
+    avx2_mm_run(be, parts, 2 * k);
+    for (int i = 0; i < k; i++) {
+        float *gi = g + (size_t)i * I;
+        avx2_swiglu(NULL, gi, u + (size_t)i * I, gi, I);
+        gr[i] = gi;
+    }
+    /* the k activation rows, rounded for the down type (one format: the
+     * experts of a layer share their types) */
+    const dsv3_weight *wd0 = dsv3_moe_expert(a->down, a->expert_stride, id[0]);
+    const void *const *dq = rows_q(be, &qg, wd0->type, g, (int64_t)I, k, NULL, k, gq);
+    for (int i = 0; i < k; i++) {
+        const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, id[i]);
+        avx2_mm pd = {wd, gr + i, NULL, 1, y + (size_t)i * H, H, q8};
+        if (dq && wd->type == wd0->type) {
+            pd.xq = dq + i;
+            pd.x = NULL;
+        }
+        parts[i] = pd;
+    }
+    avx2_mm_run(be, parts, k);
+    memset(a->out, 0, H * sizeof(float));
+    for (int i = 0; i < k; i++) {
+        float *o = a->out;
+        const float *yr = y + (size_t)i * H;
+        const __m256 wv = _mm256_set1_ps(wt[i]);
+        size_t c = 0;
+        for (; c + 8 <= H; c += 8) _mm256_storeu_ps(o + c, _mm256_fmadd_ps(_mm256_loadu_ps(yr + c), wv, _mm256_loadu_ps(o + c)));
+        for (; c < H; c++) o[c] += wt[i] * yr[c];
+    }
+    avx2_scratch_put(be, qx.buf);
+    avx2_scratch_put(be, qu.buf);
+    avx2_scratch_put(be, qg.buf);
+}
+
 void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
+    if (a->n_tok == 1 && a->k >= 1 && a->k <= 64) {
+        moe_one_token(be, a);
+        return;
+    }
     const size_t H = (size_t)a->hidden, I = (size_t)a->inter, n = (size_t)a->n_tok;
     float *g = a->scratch + n * H; /* [n][I] (the scalar layout; its gather area is unused) */
     float *u = g + n * I;          /* [n][I] */
