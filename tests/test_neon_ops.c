@@ -5,7 +5,7 @@
  *             and embeddings for block types, and ops->matmul for the rest)
  *             within 1e-5 of S = sum_c |w_rc x_c| (float64 reference from
  *             the exact dequantized values);
- *   q8 path   ops->matmul for Q8_0/Q4_0/Q4_K/Q6_K within 5e-3 S, with column
+ *   q8 path   ops->matmul for every type with a q8 kernel (neon_q8_type) within 5e-3 S, with column
  *             counts past the 2048-column activation chunk;
  *   dotprod   where the CPU has the dot-product extension, the vdotq_s32
  *             kernels and the plain ARMv8.0 kernels give the same bits

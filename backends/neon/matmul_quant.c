@@ -4,11 +4,11 @@
  *     bit-exactly (dsv3_dequantize_row) into a stack buffer and multiplied
  *     with f32 FMAs by every token of the call: the dequantization is paid
  *     once per row per 64 tokens.
- *   q8 path (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q6_K): the
- *     activations are quantized per 32 values (neon_q8.h) in chunks of
- *     NEON_Q8_CHUNK columns on the stack and each chunk's blocks are integer
- *     dot products; a row's result is the sum of its chunks' partial sums
- *     in column order.
+ *   q8 path (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K,
+ *     Q6_K, IQ4_XS): the activations are quantized per 32 values
+ *     (neon_q8.h) in chunks of NEON_Q8_CHUNK columns on the stack and each
+ *     chunk's blocks are integer dot products; a row's result is the sum of
+ *     its chunks' partial sums in column order.
  *   q8x2 (attention's k_b / v_b, one vector): the q8 path with the vector
  *     rounded twice, value then rounding error, as two tokens of one
  *     kernel call (about 16-bit activation precision). */
@@ -61,8 +61,12 @@ int neon_q8_type(int type) {
     case DSV3_W_Q5_0:
     case DSV3_W_Q5_1:
     case DSV3_W_IQ4_NL:
+    case DSV3_W_Q2_K:
+    case DSV3_W_Q3_K:
     case DSV3_W_Q4_K:
-    case DSV3_W_Q6_K: return 1;
+    case DSV3_W_Q5_K:
+    case DSV3_W_Q6_K:
+    case DSV3_W_IQ4_XS: return 1;
     default: return 0;
     }
 }
@@ -83,8 +87,9 @@ static void quantize_chunk(neon_q8act *a, int t, const float *x, int64_t len, fl
         const float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
         int32x4_t q[8];
         for (int k = 0; k < 8; k++) q[k] = vcvtnq_s32_f32(vmulq_n_f32(v[k], id));
-        int32x4_t s = vaddq_s32(vaddq_s32(vaddq_s32(q[0], q[1]), vaddq_s32(q[2], q[3])),
-                                vaddq_s32(vaddq_s32(q[4], q[5]), vaddq_s32(q[6], q[7])));
+        /* sums of the 16-value halves (Q2_K's mins), and of the block */
+        const int32x4_t s0 = vaddq_s32(vaddq_s32(q[0], q[1]), vaddq_s32(q[2], q[3]));
+        const int32x4_t s1 = vaddq_s32(vaddq_s32(q[4], q[5]), vaddq_s32(q[6], q[7]));
         for (int k = 0; k < 8; k += 4) {
             const int16x8_t h0 = vcombine_s16(vqmovn_s32(q[k]), vqmovn_s32(q[k + 1]));
             const int16x8_t h1 = vcombine_s16(vqmovn_s32(q[k + 2]), vqmovn_s32(q[k + 3]));
@@ -94,7 +99,9 @@ static void quantize_chunk(neon_q8act *a, int t, const float *x, int64_t len, fl
             for (int k = 0; k < 8; k++)
                 vst1q_f32(res + 32 * b + 4 * k, vfmsq_f32(v[k], vcvtq_f32_s32(q[k]), vdupq_n_f32(d)));
         a->d[t][b] = d;
-        a->s[t][b] = vaddvq_s32(s);
+        a->s[t][b] = vaddvq_s32(vaddq_s32(s0, s1));
+        a->s16[t][2 * b] = (int16_t)vaddvq_s32(s0);
+        a->s16[t][2 * b + 1] = (int16_t)vaddvq_s32(s1);
     }
     for (int b = nb; b < NEON_Q8_CHUNK / 32 && (b & 3); b++) {
         a->d[t][b] = 0.0f;

@@ -12,13 +12,14 @@
  *     registers, ggml block types through dsv3_dequantize_row into a stack
  *     buffer) and multiplied with f32 FMAs. Error vs the scalar backend:
  *     summation order only (test bound 1e-5 of sum|w*x|).
- *   - q8 activations (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q6_K in
- *     matmul and the routed experts): activations are quantized per 32
- *     values to int8 with an f32 scale (round to nearest, d = max|x|/127),
- *     each 32-value block product is an exact integer dot (vdotq_s32 where
- *     the CPU has the dot-product extension, vmull_s8/vpadalq_s16
- *     otherwise: the integers, hence the results, are identical), then
- *     scaled in f32. Error: the activation rounding, at most max|x|/254 per
+ *   - q8 activations (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K,
+ *     Q4_K, Q5_K, Q6_K, IQ4_XS in matmul and the routed experts):
+ *     activations are quantized per 32 values to int8 with an f32 scale
+ *     (round to nearest, d = max|x|/127), each 32-value block product is
+ *     an exact integer dot (vdotq_s32 where the CPU has the dot-product
+ *     extension, vmull_s8/vpadalq_s16 otherwise: the integers, hence the
+ *     results, are identical; super-block sub-scales multiply them in
+ *     int32), then scaled in f32. Error: the activation rounding, at most max|x|/254 per
  *     value of a 32-block (test bound 5e-3 of sum|w*x|).
  * Attention's separate k_b / v_b up-projections of those types take the q8
  * kernels with the vector rounded twice (value, then its rounding error:
