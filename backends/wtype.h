@@ -2,8 +2,11 @@
 #ifndef DSV3_WTYPE_H
 #define DSV3_WTYPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "backend.h"
 
 static inline float dsv3_bits_to_f32(uint32_t u) {
     float f;
@@ -33,6 +36,19 @@ static inline float dsv3_fp8e4m3_to_f32(uint8_t v) {
     }
     if (e == 15 && m == 7) return dsv3_bits_to_f32(s | 0x7fc00000u);
     return dsv3_bits_to_f32(s | ((e + 120) << 23) | (m << 20));
+}
+
+/* Bytes of one 32-value block of the legacy ggml types (Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1, IQ4_NL): dsv3_wtype_block_bytes, as a constant that the
+ * SIMD kernels' compilers can fold. */
+static inline size_t dsv3_b32_bytes(int type) {
+    switch (type) {
+    case DSV3_W_Q8_0: return 34;
+    case DSV3_W_Q4_1: return 20;
+    case DSV3_W_Q5_0: return 22;
+    case DSV3_W_Q5_1: return 24;
+    default: return 18; /* Q4_0, IQ4_NL */
+    }
 }
 
 #endif

@@ -62,6 +62,14 @@ static const void *const *rows_q(dsv3_backend *be, qrows *q, int type, const flo
     return ptrs;
 }
 
+/* o += w * y over h values (one FMA each, in order). */
+static void add_scaled(float *o, const float *y, float w, size_t h) {
+    const __m256 wv = _mm256_set1_ps(w);
+    size_t c = 0;
+    for (; c + 8 <= h; c += 8) _mm256_storeu_ps(o + c, _mm256_fmadd_ps(_mm256_loadu_ps(y + c), wv, _mm256_loadu_ps(o + c)));
+    for (; c < h; c++) o[c] += w * y[c];
+}
+
 /* Decode (one token, k experts): two pool runs for the whole layer instead
  * of two per expert. Run 1: the gate and up rows of every chosen expert,
  * concatenated and split over the threads; then, on the caller, SwiGLU and
@@ -125,14 +133,7 @@ static void moe_one_token(dsv3_backend *be, const dsv3_moe_args *a) {
     }
     avx2_mm_run(be, parts, k);
     memset(a->out, 0, H * sizeof(float));
-    for (int i = 0; i < k; i++) {
-        float *o = a->out;
-        const float *yr = y + (size_t)i * H;
-        const __m256 wv = _mm256_set1_ps(wt[i]);
-        size_t c = 0;
-        for (; c + 8 <= H; c += 8) _mm256_storeu_ps(o + c, _mm256_fmadd_ps(_mm256_loadu_ps(yr + c), wv, _mm256_loadu_ps(o + c)));
-        for (; c < H; c++) o[c] += wt[i] * yr[c];
-    }
+    for (int i = 0; i < k; i++) add_scaled(a->out, y + (size_t)i * H, wt[i], H);
     avx2_scratch_put(be, qx.buf);
     avx2_scratch_put(be, qu.buf);
     avx2_scratch_put(be, qg.buf);
@@ -191,14 +192,7 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
         if (down.xq) down.x = NULL;
         avx2_mm_run(be, &down, 1);
 
-        for (int i = 0; i < m; i++) {
-            float *o = a->out + (size_t)tok[i] * H;
-            const float *yr = y + (size_t)i * H;
-            const __m256 wv = _mm256_set1_ps(wt[i]);
-            size_t c = 0;
-            for (; c + 8 <= H; c += 8) _mm256_storeu_ps(o + c, _mm256_fmadd_ps(_mm256_loadu_ps(yr + c), wv, _mm256_loadu_ps(o + c)));
-            for (; c < H; c++) o[c] += wt[i] * yr[c];
-        }
+        for (int i = 0; i < m; i++) add_scaled(a->out + (size_t)tok[i] * H, y + (size_t)i * H, wt[i], H);
     }
     avx2_scratch_put(be, qx.buf);
     avx2_scratch_put(be, qg.buf);

@@ -28,6 +28,7 @@
 #include "quants/quants.h"
 #include "quants/quants_impl.h"
 #include "simd.h"
+#include "wtype.h"
 
 typedef avx2_q8_32 q8_32;
 typedef avx2_q8_256 q8_256;
@@ -152,15 +153,6 @@ AVX2_AI float b32_min(int type, const uint8_t *blk, float d) {
     }
 }
 
-AVX2_AI size_t b32_bytes(int type) {
-    switch (type) {
-    case DSV3_W_Q8_0: return 34;
-    case DSV3_W_Q4_1: return 20;
-    case DSV3_W_Q5_0: return 22;
-    case DSV3_W_Q5_1: return 24;
-    default: return 18; /* Q4_0, IQ4_NL */
-    }
-}
 
 /* The 32 quants of a block: signed (Q8_0, IQ4_NL) or unsigned 0..31. */
 AVX2_AI __m256i b32_weights(int type, const uint8_t *blk) {
@@ -187,7 +179,7 @@ AVX2_AI __m256i b32_dot(int type, __m256i w, const q8_32 *x) {
  * constants in each instance). */
 AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, const void *const *xq, int nt,
                      float *const *y, size_t ldy) {
-    const size_t bb = b32_bytes(type);
+    const size_t bb = dsv3_b32_bytes(type);
     const int has_min = b32_has_min(type);
     __m256 ae[2][TB], ao[2][TB];
     float mins[2][TB];

@@ -37,22 +37,7 @@ const dsv3_backend_ops dsv3_backend_avx512 = {
     .available = avx512_available,
     .priority = 20,
     .init = avx512_init,
-    .free = avx2_free,
-    .upload_weight = avx2_upload_weight,
-    .alloc = avx2_alloc,
-    .release = avx2_release,
-    .to_host = avx2_memcpy,
-    .from_host = avx2_memcpy,
-    .copy = avx2_memcpy,
-    .matmul = avx2_matmul,
-    .rmsnorm = avx2_rmsnorm,
-    .embed = avx2_embed,
-    .rope = avx2_rope,
-    .mla_attention = avx2_mla_attention,
-    .swiglu = avx2_swiglu,
-    .add = avx2_add,
-    .moe_experts = avx2_moe_experts,
-    .store_kv = dsv3_cpu_store_kv,
+    AVX2_SHARED_OPS,
 };
 
 #else

@@ -26,6 +26,7 @@
 
 #include "neon.h"
 #include "quants/quants_impl.h" /* dsv3_kvalues_iq4nl */
+#include "wtype.h"
 
 #define NEON_Q8_TILE 4
 #define NEON_Q8_CHUNK 2048 /* a multiple of 256 */
@@ -85,15 +86,6 @@ Q8_INLINE float32x4_t q8_f16x4(const uint8_t *p, size_t stride, int n) {
  *   Q5_1    d, m, qh u32, qs[16] (24)       IQ4_NL  d, qs[16] (18)
  * all f16 scales first; element j < 16 is the low nibble of qs[j], element
  * j + 16 its high nibble, bit j of qh the fifth bit of element j. */
-Q8_INLINE size_t q8_b32_bytes(int type) {
-    switch (type) {
-    case DSV3_W_Q8_0: return 34;
-    case DSV3_W_Q4_1: return 20;
-    case DSV3_W_Q5_0: return 22;
-    case DSV3_W_Q5_1: return 24;
-    default: return 18; /* Q4_0, IQ4_NL */
-    }
-}
 
 /* Q4_1 / Q5_1: value = d * q + m with unsigned q. The min cannot be folded
  * into the integer quants (m / d is no integer), so it meets the block's
@@ -164,7 +156,7 @@ Q8_INLINE void q8_b32_quants(int type, const uint8_t *blk, int8x16_t *w0, int8x1
  * so the inner FMA rounds once). Each token's operations are the same
  * whatever tokens share the tile. */
 Q8_INLINE void q8_b32(int type, const uint8_t *w, const neon_q8act *a, int NT, int nb, float *out) {
-    const size_t bb = q8_b32_bytes(type);
+    const size_t bb = dsv3_b32_bytes(type);
     const int has_min = q8_b32_has_min(type);
     float32x4_t acc[NEON_Q8_TILE];
     for (int t = 0; t < NT; t++) acc[t] = vdupq_n_f32(0.0f);
