@@ -608,6 +608,38 @@ static void test_moe(inst *ref, inst *b1, inst *b3) {
     }
 }
 
+/* avx512 is avx2's drivers with wider kernels that keep every operation:
+ * matmul and routed experts give the same bits on both. */
+static void test_avx512_same_as_avx2(void) {
+    dsv3_err err = {0, ""};
+    const dsv3_backend_ops *o2 = dsv3_backend_find("avx2", &err), *o5 = dsv3_backend_find("avx512", &err);
+    if (!o2 || !o5) return; /* not compiled in, or this CPU cannot run one */
+    inst a = open_inst(o2, 2), b = open_inst(o5, 2);
+    static const int types[] = {DSV3_W_F32, DSV3_W_BF16, DSV3_W_F8_E4M3, DSV3_W_Q8_0, DSV3_W_Q4_0, DSV3_W_Q5_0,
+                                DSV3_W_Q5_1, DSV3_W_Q2_K, DSV3_W_Q3_K, DSV3_W_Q4_K, DSV3_W_Q5_K, DSV3_W_Q6_K,
+                                DSV3_W_IQ4_NL, DSV3_W_IQ4_XS};
+    int n_same = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (int n = 1; n <= 5; n += 4) {
+            const int type = types[ti];
+            const int64_t rows = 37, cols = 512;
+            tweight tw = make_weight(type, rows, cols, 128, 128);
+            float *x = xmalloc(sizeof(float) * (size_t)(n * cols));
+            float *y2 = xmalloc(sizeof(float) * (size_t)(n * rows)), *y5 = xmalloc(sizeof(float) * (size_t)(n * rows));
+            fill(x, (size_t)(n * cols), -1.0f, 1.0f);
+            o2->matmul(a.be, &tw.w, x, y2, n);
+            o5->matmul(b.be, &tw.w, x, y5, n);
+            const int same = !memcmp(y2, y5, sizeof(float) * (size_t)(n * rows));
+            CHECK(same, "avx512 matmul %s n %d: bits differ from avx2", dsv3_wtype_name(type), n);
+            n_same += same;
+            free(x); free(y2); free(y5);
+            free_weight(&tw);
+        }
+    printf("avx512 == avx2 bit for bit: matmul, %d cases\n", n_same);
+    o2->free(a.be);
+    o5->free(b.be);
+}
+
 int main(void) {
     dsv3_err err = {0, ""};
     const dsv3_backend_ops *scalar = dsv3_backend_find("scalar", &err);
@@ -646,6 +678,7 @@ int main(void) {
         test_mla_kv(&ref, &s3);
         scalar->free(s3.be);
     }
+    test_avx512_same_as_avx2();
     if (!tested) printf("no backend besides scalar is available here\n");
     scalar->free(ref.be);
     printf("%d passed, %d failed\n", g_pass, g_fail);
