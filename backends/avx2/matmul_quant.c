@@ -52,6 +52,16 @@ AVX2_AI void emit32(__m256i q, float dl, float ml, int mode, float *dst) {
     emit16(_mm256_extracti128_si256(q, 1), dl, ml, mode, dst + 16);
 }
 
+/* Q4_K / Q5_K: the 6-bit scales (sc[0..8)) and mins (mn[0..8)). */
+AVX2_AI void k4_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
+    const uint32_t w0 = le32(s), w1 = le32(s + 4), w2 = le32(s + 8);
+    const uint32_t a = w0 & 0x3f3f3f3fu, b = w1 & 0x3f3f3f3fu;
+    const uint32_t c = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    const uint32_t e = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &a, 4); memcpy(sc + 4, &c, 4);
+    memcpy(mn, &b, 4); memcpy(mn + 4, &e, 4);
+}
+
 /* ---- 1. dequantization ------------------------------------------------- */
 
 static void deq_q8_0(const uint8_t *x, float *y, int64_t nb) {

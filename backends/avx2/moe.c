@@ -150,6 +150,7 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
     float *y = u + n * I;          /* [n][H] */
     memset(a->out, 0, n * H * sizeof(float));
     qrows qx = {0}, qg = {0};
+    const avx2_rows_q8_fn q8 = avx2_q8_kernel(be);
     int tok[DSV3_MAX_UBATCH];
     float wt[DSV3_MAX_UBATCH];
     const float *xr[DSV3_MAX_UBATCH], *gr[DSV3_MAX_UBATCH];
@@ -169,7 +170,6 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
         const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, e);
         for (int i = 0; i < m; i++) xr[i] = a->x + (size_t)tok[i] * H;
 
-        const avx2_rows_q8_fn q8 = avx2_q8_kernel(be);
         up_job uj = {{wg, xr, NULL, m, g, I, q8}, {wu, xr, NULL, m, u, I, q8}, (int64_t)I};
         uj.gate.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, a->n_tok, tok, m, xq);
         if (uj.gate.xq) uj.gate.x = NULL;

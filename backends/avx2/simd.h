@@ -14,16 +14,6 @@ AVX2_AI float f16_at(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] 
 
 AVX2_AI uint32_t le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
-/* Q4_K / Q5_K: the 6-bit scales (sc[0..8)) and mins (mn[0..8)). */
-AVX2_AI void k4_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
-    const uint32_t w0 = le32(s), w1 = le32(s + 4), w2 = le32(s + 8);
-    const uint32_t a = w0 & 0x3f3f3f3fu, b = w1 & 0x3f3f3f3fu;
-    const uint32_t c = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
-    const uint32_t e = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
-    memcpy(sc, &a, 4); memcpy(sc + 4, &c, 4);
-    memcpy(mn, &b, 4); memcpy(mn + 4, &e, 4);
-}
-
 /* Sum of the 8 lanes, always in the same order. */
 AVX2_AI float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
