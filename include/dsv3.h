@@ -5,10 +5,22 @@
  * ABI rules (stable within a major version):
  *   - Handles are opaque; the library owns their memory. Every *_free accepts
  *     NULL.
- *   - Parameter structs begin with `size_t struct_size`. Fill them with the
- *     matching *_params_default() function, then change what you need. The
- *     library reads only the fields that struct_size covers, so a program
- *     built against an older header keeps working when fields are appended.
+ *   - No function takes or returns a struct by value.
+ *   - Parameter and result structs begin with `size_t struct_size`, the
+ *     size of the struct as the caller's header declares it. Fill a
+ *     parameter struct with the matching init function, then change what you
+ *     need:
+ *         struct dsv3_model_params mp;
+ *         dsv3_model_params_init(&mp, sizeof mp);
+ *     Structs only grow, by appending fields. The library follows the
+ *     extensible-struct rule of Linux's openat2/clone3: a struct smaller
+ *     than the library's (a program built against an older header) is
+ *     fine, the fields it lacks take their defaults; a larger one (built
+ *     against a newer header) is accepted only when every byte the library
+ *     does not know is zero, else DSV3_ERR_INVALID_ARG with a message
+ *     naming the byte offset. Result structs (dsv3_model_info,
+ *     dsv3_generate_result) are written up to the smaller of the two sizes
+ *     and the caller's bytes past the library's struct are zeroed.
  *   - Every fallible call returns an `enum dsv3_status`. DSV3_OK is 0.
  *     dsv3_status_string() names a status; each handle keeps a detailed
  *     message for its last failure (dsv3_model_last_error,
@@ -23,7 +35,7 @@
  *     sessions (free the sessions first).
  *   - A dsv3_session is used by one thread at a time (calls on one session
  *     must be serialized by the caller); different sessions are independent.
- *   - dsv3_version, dsv3_status_string and dsv3_*_params_default are pure
+ *   - dsv3_version, dsv3_status_string and dsv3_*_params_init are pure
  *     and may be called from any thread at any time.
  */
 #ifndef DSV3_H
@@ -53,11 +65,11 @@ extern "C" {
 
 /* ---- version ----------------------------------------------------------- */
 #define DSV3_VERSION_MAJOR 0
-#define DSV3_VERSION_MINOR 1
+#define DSV3_VERSION_MINOR 2
 #define DSV3_VERSION_PATCH 0
 #define DSV3_VERSION_NUMBER \
     (DSV3_VERSION_MAJOR * 10000 + DSV3_VERSION_MINOR * 100 + DSV3_VERSION_PATCH)
-#define DSV3_VERSION_STRING "0.1.0"
+#define DSV3_VERSION_STRING "0.2.0"
 
 /* The version of the library actually linked, as MAJOR*10000+MINOR*100+PATCH.
  * Compare with DSV3_VERSION_NUMBER to detect a header/library mismatch. */
@@ -105,8 +117,10 @@ struct dsv3_model_params {
     int use_mmap;         /* 1 (default): map weights; 0: read into RAM   */
 };
 
-/* Defaults: backend "auto", n_threads 0, use_mmap 1. */
-DSV3_API struct dsv3_model_params dsv3_model_params_default(void);
+/* Fill *p (size = sizeof *p as the caller's header has it) with the
+ * defaults: backend "auto", n_threads 0, use_mmap 1. DSV3_ERR_INVALID_ARG
+ * for p NULL or a size smaller than a size_t. */
+DSV3_API int dsv3_model_params_init(struct dsv3_model_params *p, size_t size);
 
 /* Load a model.
  *   path: a Hugging Face checkpoint directory (config.json plus
@@ -167,7 +181,7 @@ struct dsv3_model_info {
     int32_t n_group, topk_group;
 };
 
-/* Fill *info (whose struct_size the caller sets). Thread-safe. */
+/* Fill *info (whose struct_size the caller sets: sizeof *info). Thread-safe. */
 DSV3_API int dsv3_model_get_info(const dsv3_model *model,
                                  struct dsv3_model_info *info);
 
@@ -213,7 +227,8 @@ struct dsv3_session_params {
 #define DSV3_KV_F16 1
 #define DSV3_KV_Q8_0 2
 
-DSV3_API struct dsv3_session_params dsv3_session_params_default(void);
+/* Defaults: n_ctx 0, record_routing 0, mtp 1, kv_type DSV3_KV_F32. */
+DSV3_API int dsv3_session_params_init(struct dsv3_session_params *p, size_t size);
 
 /* Create a session (a KV cache and scratch buffers) on a model.
  * params may be NULL. On failure *out is NULL and err (optional) receives
@@ -398,7 +413,8 @@ struct dsv3_sampler_params {
     size_t n_bias;
 };
 
-DSV3_API struct dsv3_sampler_params dsv3_sampler_params_default(void);
+/* Defaults as commented in the struct. */
+DSV3_API int dsv3_sampler_params_init(struct dsv3_sampler_params *p, size_t size);
 DSV3_API int dsv3_sampler_create(const struct dsv3_sampler_params *params, int32_t n_vocab, dsv3_sampler **out);
 DSV3_API void dsv3_sampler_free(dsv3_sampler *s);
 /* Pick a token from logits[n_vocab] (not modified). Does not record it:
@@ -444,7 +460,8 @@ struct dsv3_generate_result {
     double prompt_tokens_per_s, generate_tokens_per_s;
 };
 
-DSV3_API struct dsv3_generate_params dsv3_generate_params_default(void);
+/* Defaults: max_tokens 256, stop_at_eos 1, no stop strings, no callback. */
+DSV3_API int dsv3_generate_params_init(struct dsv3_generate_params *p, size_t size);
 
 /* Step the prompt at the session's current position, then sample and step
  * up to max_tokens tokens. The session keeps everything (continue a chat by

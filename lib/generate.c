@@ -8,15 +8,21 @@
 #include <string.h>
 #include <time.h>
 
+#include "abi.h"
 #include "session.h"
 
-struct dsv3_generate_params dsv3_generate_params_default(void) {
+static struct dsv3_generate_params generate_params_defaults(void) {
     struct dsv3_generate_params p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
     p.max_tokens = 256;
     p.stop_at_eos = 1;
     return p;
+}
+
+int dsv3_generate_params_init(struct dsv3_generate_params *p, size_t size) {
+    struct dsv3_generate_params d = generate_params_defaults();
+    return dsv3_struct_init(p, size, &d, sizeof d);
 }
 
 static double now_s(void) {
@@ -80,12 +86,10 @@ int dsv3_generate(dsv3_session *s, const dsv3_tokenizer *tok, dsv3_sampler *samp
     err_clear(&s->err);
     if (!sampler || (!prompt && n_prompt))
         return err_set(&s->err, DSV3_ERR_INVALID_ARG, "dsv3_generate: a sampler and a prompt are required");
-    struct dsv3_generate_params p = dsv3_generate_params_default();
-    if (up) {
-        if (up->struct_size < sizeof(size_t) || up->struct_size > 4096)
-            return err_set(&s->err, DSV3_ERR_INVALID_ARG, "dsv3_generate_params.struct_size = %zu is not valid", up->struct_size);
-        memcpy(&p, up, up->struct_size < sizeof p ? up->struct_size : sizeof p);
-    }
+    struct dsv3_generate_params p = generate_params_defaults();
+    if (up && dsv3_struct_in(&p, sizeof p, up, "dsv3_generate_params", &s->err)) return s->err.status;
+    if (res && (res->struct_size < sizeof(size_t) || res->struct_size > DSV3_STRUCT_SIZE_MAX))
+        return err_set(&s->err, DSV3_ERR_INVALID_ARG, "dsv3_generate_result.struct_size = %zu is not valid", res->struct_size);
     if (p.max_tokens < 0 || (p.n_stop_strings && !p.stop_strings))
         return err_set(&s->err, DSV3_ERR_INVALID_ARG, "dsv3_generate: max_tokens < 0 or stop_strings is NULL");
     if (n_prompt == 0) /* the session keeps no logits to continue from */
@@ -156,13 +160,7 @@ int dsv3_generate(dsv3_session *s, const dsv3_tokenizer *tok, dsv3_sampler *samp
     r.prompt_tokens_per_s = r.prompt_seconds > 0 ? r.n_prompt_tokens / r.prompt_seconds : 0;
     r.generate_tokens_per_s = r.generate_seconds > 0 ? r.n_generated / r.generate_seconds : 0;
 out:
-    if (res) {
-        size_t n = res->struct_size;
-        if (n >= sizeof(size_t) && n <= 4096) {
-            r.struct_size = n;
-            memcpy(res, &r, n < sizeof r ? n : sizeof r);
-        }
-    }
+    if (res) dsv3_struct_out(res, &r, sizeof r, "dsv3_generate_result", NULL); /* size checked on entry */
     dsv3_detok_stream_free(st);
     free(held.buf);
     free(logits);

@@ -11,9 +11,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "model.h"
 
-struct dsv3_model_params dsv3_model_params_default(void) {
+static struct dsv3_model_params model_params_defaults(void) {
     struct dsv3_model_params p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
@@ -21,6 +22,11 @@ struct dsv3_model_params dsv3_model_params_default(void) {
     p.n_threads = 0;
     p.use_mmap = 1;
     return p;
+}
+
+int dsv3_model_params_init(struct dsv3_model_params *p, size_t size) {
+    struct dsv3_model_params d = model_params_defaults();
+    return dsv3_struct_init(p, size, &d, sizeof d);
 }
 
 const void *model_aligned(dsv3_model *m, const void *data, size_t nbytes, size_t align) {
@@ -96,12 +102,8 @@ static int is_gguf(const char *path, dsv3_err *e) {
 }
 
 static int load(const char *path, const struct dsv3_model_params *up, dsv3_model *m, dsv3_err *e) {
-    struct dsv3_model_params p = dsv3_model_params_default();
-    if (up) {
-        if (up->struct_size < sizeof(size_t) || up->struct_size > 4096)
-            return err_set(e, DSV3_ERR_INVALID_ARG, "dsv3_model_params.struct_size = %zu is not valid", up->struct_size);
-        memcpy(&p, up, up->struct_size < sizeof p ? up->struct_size : sizeof p);
-    }
+    struct dsv3_model_params p = model_params_defaults();
+    if (up && dsv3_struct_in(&p, sizeof p, up, "dsv3_model_params", e)) return e->status;
     if (!p.backend) p.backend = "auto";
     if (p.n_threads < 0 || p.n_threads > 1024)
         return err_set(e, DSV3_ERR_INVALID_ARG, "n_threads = %d is out of range [0, 1024]", p.n_threads);
@@ -202,12 +204,11 @@ static decode_bytes model_decode_bytes(const dsv3_model *m) {
 
 int dsv3_model_get_info(const dsv3_model *m, struct dsv3_model_info *info) {
     if (!m || !info) return DSV3_ERR_INVALID_ARG;
-    size_t n = info->struct_size;
     /* No message is recorded: the model is shared and immutable. */
-    if (n < sizeof(size_t) || n > 65536) return DSV3_ERR_INVALID_ARG;
+    if (info->struct_size < sizeof(size_t) || info->struct_size > DSV3_STRUCT_SIZE_MAX) return DSV3_ERR_INVALID_ARG;
     struct dsv3_model_info i;
     memset(&i, 0, sizeof i);
-    i.struct_size = n;
+    i.struct_size = sizeof i;
     const dsv3_config *c = &m->cfg;
     snprintf(i.architecture, sizeof i.architecture, "%s", c->architecture);
     snprintf(i.backend, sizeof i.backend, "%s", m->ops->name);
@@ -239,8 +240,7 @@ int dsv3_model_get_info(const dsv3_model *m, struct dsv3_model_info *info) {
     i.n_moe_layers = db.n_moe;
     i.n_group = c->n_group;
     i.topk_group = c->topk_group;
-    memcpy(info, &i, n < sizeof i ? n : sizeof i);
-    return DSV3_OK;
+    return dsv3_struct_out(info, &i, sizeof i, "dsv3_model_info", NULL);
 }
 
 const char *dsv3_model_last_error(const dsv3_model *m) { return m ? m->err.msg : "model is NULL"; }

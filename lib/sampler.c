@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "dsv3.h"
 
 /* Seed used when params.seed == 0. */
@@ -73,7 +74,7 @@ struct dsv3_sampler {
     uint64_t rng[4];
 };
 
-struct dsv3_sampler_params dsv3_sampler_params_default(void) {
+static struct dsv3_sampler_params sampler_params_defaults(void) {
     struct dsv3_sampler_params p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
@@ -90,6 +91,11 @@ struct dsv3_sampler_params dsv3_sampler_params_default(void) {
     p.bias_values = NULL;
     p.n_bias = 0;
     return p;
+}
+
+int dsv3_sampler_params_init(struct dsv3_sampler_params *p, size_t size) {
+    struct dsv3_sampler_params d = sampler_params_defaults();
+    return dsv3_struct_init(p, size, &d, sizeof d);
 }
 
 /* ---- random numbers ------------------------------------------------------ */
@@ -278,12 +284,8 @@ int dsv3_sampler_create(const struct dsv3_sampler_params *up, int32_t n_vocab, d
     if (!out) return DSV3_ERR_INVALID_ARG;
     *out = NULL;
     if (n_vocab <= 0) return DSV3_ERR_INVALID_ARG;
-    struct dsv3_sampler_params p = dsv3_sampler_params_default();
-    if (up) {
-        if (up->struct_size < sizeof(size_t) || up->struct_size > 4096) return DSV3_ERR_INVALID_ARG;
-        memcpy(&p, up, up->struct_size < sizeof p ? up->struct_size : sizeof p);
-        p.struct_size = sizeof p;
-    }
+    struct dsv3_sampler_params p = sampler_params_defaults();
+    if (up && dsv3_struct_in(&p, sizeof p, up, "dsv3_sampler_params", NULL)) return DSV3_ERR_INVALID_ARG;
     if (!params_valid(&p, n_vocab)) return DSV3_ERR_INVALID_ARG;
 
     dsv3_sampler *s = calloc(1, sizeof *s);

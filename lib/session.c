@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "session.h"
 
-struct dsv3_session_params dsv3_session_params_default(void) {
+static struct dsv3_session_params session_params_defaults(void) {
     struct dsv3_session_params p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
@@ -15,6 +16,11 @@ struct dsv3_session_params dsv3_session_params_default(void) {
     p.mtp = 1;
     p.kv_type = DSV3_KV_F32;
     return p;
+}
+
+int dsv3_session_params_init(struct dsv3_session_params *p, size_t size) {
+    struct dsv3_session_params d = session_params_defaults();
+    return dsv3_struct_init(p, size, &d, sizeof d);
 }
 
 static void release(const dsv3_model *m, void *p) {
@@ -138,14 +144,10 @@ int dsv3_session_create(const dsv3_model *m, const struct dsv3_session_params *u
         err_copy_out(&e, err, err_size);
         return e.status;
     }
-    struct dsv3_session_params p = dsv3_session_params_default();
-    if (up) {
-        if (up->struct_size < sizeof(size_t) || up->struct_size > 4096) {
-            err_set(&e, DSV3_ERR_INVALID_ARG, "dsv3_session_params.struct_size = %zu is not valid", up->struct_size);
-            err_copy_out(&e, err, err_size);
-            return e.status;
-        }
-        memcpy(&p, up, up->struct_size < sizeof p ? up->struct_size : sizeof p);
+    struct dsv3_session_params p = session_params_defaults();
+    if (up && dsv3_struct_in(&p, sizeof p, up, "dsv3_session_params", &e)) {
+        err_copy_out(&e, err, err_size);
+        return e.status;
     }
     int max = m->cfg.max_position_embeddings;
     if (p.n_ctx == 0) p.n_ctx = max < 4096 ? max : 4096;

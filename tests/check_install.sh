@@ -226,8 +226,10 @@ else
 #include <cstdio>
 #include <dsv3.h>
 int main() {
-    dsv3_model_params mp = dsv3_model_params_default();
-    dsv3_session_params sp = dsv3_session_params_default();
+    dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
+    dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     dsv3_model *m = nullptr;
     char err[64];
     int st = dsv3_model_load(nullptr, &mp, &m, err, sizeof err);

@@ -333,7 +333,8 @@ static void expect_load_p(const char *what, const char *dir, const struct dsv3_m
 /* The same with default params, once mapped and once read into memory. */
 static void expect_load(const char *what, const char *dir, int want, const char *needle) {
     for (int mm = 1; mm >= 0; mm--) {
-        struct dsv3_model_params mp = dsv3_model_params_default();
+        struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
         mp.use_mmap = mm;
         char w[256];
         snprintf(w, sizeof w, "%s [use_mmap %d]", what, mm);
@@ -342,7 +343,8 @@ static void expect_load(const char *what, const char *dir, int want, const char 
 }
 
 static dsv3_model *must_load(const char *what, const char *dir, int use_mmap) {
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.use_mmap = use_mmap;
     dsv3_model *m = NULL;
     char err[512];
@@ -355,7 +357,8 @@ static const int32_t PROBE[3] = {5, 17, 300};
 
 /* Last-token logits of PROBE on a fresh session (V floats). */
 static int probe_logits(dsv3_model *m, float *out) {
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 8;
     dsv3_session *s = NULL;
     if (dsv3_session_create(m, &sp, &s, NULL, 0)) return -1;
@@ -384,12 +387,33 @@ static void test_paths(const ckpt *c) {
     CHECK(dsv3_model_load(c->dir, NULL, NULL, err, sizeof err) == DSV3_ERR_INVALID_ARG && has(err, "out"),
           "out NULL: %s", err);
 
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.struct_size = 0;
     expect_load_p("params.struct_size 0", c->dir, &mp, DSV3_ERR_INVALID_ARG, "struct_size", NULL);
-    mp.struct_size = 5000;
-    expect_load_p("params.struct_size 5000", c->dir, &mp, DSV3_ERR_INVALID_ARG, "struct_size", NULL);
-    mp = dsv3_model_params_default();
+    mp.struct_size = 70000;
+    expect_load_p("params.struct_size 70000", c->dir, &mp, DSV3_ERR_INVALID_ARG, "struct_size", NULL);
+    {
+        /* A newer header's larger struct: accepted while the bytes this
+         * library does not know are zero, refused (naming the byte) when not. */
+        struct {
+            struct dsv3_model_params p;
+            unsigned char tail[40];
+        } grown;
+        memset(&grown, 0, sizeof grown);
+        dsv3_model_params_init(&grown.p, sizeof grown);
+        CHECK(grown.p.struct_size == sizeof grown && grown.p.use_mmap == 1, "params_init of a larger struct");
+        dsv3_model *gm = NULL;
+        char gerr[256] = "";
+        int grc = dsv3_model_load(c->dir, &grown.p, &gm, gerr, sizeof gerr);
+        CHECK(grc == DSV3_OK && gm, "grown params, zero tail: %d %s", grc, gerr);
+        dsv3_model_free(gm);
+        grown.tail[9] = 1;
+        char want[64];
+        snprintf(want, sizeof want, "byte %zu", sizeof grown.p + 9);
+        expect_load_p("grown params, tail byte set", c->dir, &grown.p, DSV3_ERR_INVALID_ARG, want, NULL);
+    }
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.n_threads = -1;
     expect_load_p("n_threads -1", c->dir, &mp, DSV3_ERR_INVALID_ARG, "n_threads", NULL);
     mp.n_threads = 100000;
@@ -404,7 +428,7 @@ static void test_paths(const ckpt *c) {
     dsv3_model_free(m);
 
     /* backends */
-    mp = dsv3_model_params_default();
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = "nope";
     expect_load_p("backend 'nope'", c->dir, &mp, DSV3_ERR_BACKEND, "nope", "scalar");
     mp.backend = NULL;
@@ -938,7 +962,7 @@ static dsv3_session *sref_open(sref *r, dsv3_model *m, int V, int n_ctx, int rec
     r->m = m;
     r->V = V;
     r->label = label;
-    r->sp = dsv3_session_params_default();
+    dsv3_session_params_init(&r->sp, sizeof r->sp);
     r->sp.n_ctx = n_ctx;
     r->sp.record_routing = record;
     r->sp.mtp = mtp;
@@ -1046,7 +1070,8 @@ static const int32_t TOK[8] = {17, 230, 5, 999, 64, 3, 812, 40};
 static void test_session_create(dsv3_model *m, int max_pos) {
     char err[512];
     dsv3_session *s = (dsv3_session *)(void *)&g_dummy;
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     static const struct { int32_t n_ctx; const char *what; } bad_ctx[] = {
         {-1, "n_ctx -1"}, {INT32_MIN, "n_ctx INT32_MIN"}, {0, "n_ctx max+1"}};
     for (size_t i = 0; i < sizeof bad_ctx / sizeof bad_ctx[0]; i++) {
@@ -1059,7 +1084,7 @@ static void test_session_create(dsv3_model *m, int max_pos) {
     sp.n_ctx = max_pos + 1;
     CHECK(dsv3_session_create(m, &sp, &s, err, sizeof err) == DSV3_ERR_INVALID_ARG && has(err, "max_position_embeddings"),
           "n_ctx > max: message '%s'", err);
-    sp = dsv3_session_params_default();
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.struct_size = 0;
     int rc = dsv3_session_create(m, &sp, &s, err, sizeof err);
     CHECK(rc == DSV3_ERR_INVALID_ARG && s == NULL && has(err, "struct_size"), "session struct_size 0: %d '%s'", rc, err);
@@ -1309,15 +1334,16 @@ static void test_api(dsv3_model *m) {
     CHECK(rc == DSV3_OK && untouched && box.i.struct_size == prefix && box.i.vocab_size == 1027 &&
               box.i.n_dense_layers == 1 && !strcmp(box.i.architecture, "deepseek_v3"),
           "get_info prefix %zu: rc %d, untouched past it %d", prefix, rc, untouched);
-    /* a newer caller's larger struct: the unknown tail is left alone */
+    /* a newer caller's larger struct: the fields this library does not
+     * know are zeroed */
     memset(&box, 0xA5, sizeof box);
     box.i.struct_size = sizeof box;
     rc = dsv3_model_get_info(m, &box.i);
-    untouched = 1;
-    for (size_t i = 0; i < sizeof box.tail; i++) untouched &= box.tail[i] == 0xA5;
-    CHECK(rc == DSV3_OK && untouched && box.i.struct_size == sizeof box && box.i.hidden_size == 203 &&
+    int zeroed = 1;
+    for (size_t i = 0; i < sizeof box.tail; i++) zeroed &= box.tail[i] == 0;
+    CHECK(rc == DSV3_OK && zeroed && box.i.struct_size == sizeof box && box.i.hidden_size == 203 &&
               box.i.kv_bytes_per_token == full.kv_bytes_per_token,
-          "get_info larger struct: rc %d, tail untouched %d", rc, untouched);
+          "get_info larger struct: rc %d, tail zeroed %d", rc, zeroed);
     printf("API robustness: done\n");
 }
 

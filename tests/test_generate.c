@@ -27,7 +27,8 @@ static int on_token(void *user, int32_t token, const char *piece, size_t len) {
 }
 
 static dsv3_sampler *greedy(int32_t V, const int32_t *bias_ids, const float *bias, size_t nb) {
-    struct dsv3_sampler_params sp = dsv3_sampler_params_default();
+    struct dsv3_sampler_params sp;
+    dsv3_sampler_params_init(&sp, sizeof sp);
     sp.temperature = 0;
     sp.bias_ids = bias_ids;
     sp.bias_values = bias;
@@ -55,7 +56,8 @@ int main(int argc, char **argv) {
         int32_t *prompt = json_ints(json_get(c, "prompt"), &P);
         int32_t *want = json_ints(json_get(c, "generated"), &G);
         snprintf(p, sizeof p, "%s/golden/%s", shared, json_get(c, "checkpoint")->str);
-        struct dsv3_model_params mp = dsv3_model_params_default();
+        struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
         mp.backend = "scalar";
         mp.n_threads = 1;
         dsv3_model *m = NULL;
@@ -68,7 +70,8 @@ int main(int argc, char **argv) {
         for (int with_tok = 0; with_tok < 2; with_tok++) {
             dsv3_sampler *g = greedy(info.vocab_size, NULL, NULL, 0);
             capture cap = {.n = 0};
-            struct dsv3_generate_params gp = dsv3_generate_params_default();
+            struct dsv3_generate_params gp;
+    dsv3_generate_params_init(&gp, sizeof gp);
             gp.max_tokens = G;
             gp.stop_at_eos = 0;
             gp.on_token = on_token;
@@ -105,7 +108,8 @@ int main(int argc, char **argv) {
             size_t before = first ? (size_t)(first - full) : 0;
             dsv3_sampler *g = greedy(info.vocab_size, NULL, NULL, 0);
             capture cap = {.n = 0};
-            struct dsv3_generate_params gp = dsv3_generate_params_default();
+            struct dsv3_generate_params gp;
+    dsv3_generate_params_init(&gp, sizeof gp);
             gp.max_tokens = G;
             gp.stop_strings = stops;
             gp.n_stop_strings = 2;
@@ -126,7 +130,8 @@ int main(int argc, char **argv) {
         {
             dsv3_sampler *g = greedy(info.vocab_size, NULL, NULL, 0);
             capture cap = {.stop_after = 5};
-            struct dsv3_generate_params gp = dsv3_generate_params_default();
+            struct dsv3_generate_params gp;
+    dsv3_generate_params_init(&gp, sizeof gp);
             gp.max_tokens = G;
             gp.on_token = on_token;
             gp.user = &cap;
@@ -152,12 +157,14 @@ int main(int argc, char **argv) {
         }
         /* A prompt that does not fit the context is refused, session intact. */
         {
-            struct dsv3_session_params sp = dsv3_session_params_default();
+            struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
             sp.n_ctx = P + 2;
             dsv3_session *small = NULL;
             dsv3_session_create(m, &sp, &small, err, sizeof err);
             dsv3_sampler *g = greedy(info.vocab_size, NULL, NULL, 0);
-            struct dsv3_generate_params gp = dsv3_generate_params_default();
+            struct dsv3_generate_params gp;
+    dsv3_generate_params_init(&gp, sizeof gp);
             gp.max_tokens = 10;
             struct dsv3_generate_result r = {.struct_size = sizeof r};
             int rc = dsv3_generate(small, NULL, g, prompt, (size_t)P, &gp, &r);

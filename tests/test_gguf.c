@@ -48,7 +48,8 @@ static int argmax(const float *v, int n) {
 static dsv3_model *open_model(const char *file, int use_mmap) {
     char p[1024], err[512];
     snprintf(p, sizeof p, "%s/golden-gguf/%s", shared, file);
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = "scalar";
     mp.use_mmap = use_mmap;
     dsv3_model *m = NULL;
@@ -58,7 +59,8 @@ static dsv3_model *open_model(const char *file, int use_mmap) {
 }
 
 static dsv3_session *open_session(dsv3_model *m, int record) {
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 128;
     sp.record_routing = record;
     dsv3_session *s = NULL;

@@ -297,7 +297,8 @@ static dsv3_model *expect(const char *label, const char *name, int use_mmap, int
                           const char *s3, int keep) {
     char p[1024], err[512] = "";
     path_of(p, sizeof p, name);
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = "scalar";
     mp.use_mmap = use_mmap;
     dsv3_model *m = NULL;
@@ -364,7 +365,8 @@ static float *logits_of(dsv3_model *m, const int32_t *tok, int T) {
     struct dsv3_model_info info = {.struct_size = sizeof info};
     dsv3_model_get_info(m, &info);
     float *l = malloc(sizeof(float) * (size_t)T * (size_t)info.vocab_size);
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 64;
     dsv3_session *s = NULL;
     char err[256];
@@ -578,7 +580,8 @@ static void rebuilt_cases(const tfile *g, const tfile *gi) {
     dsv3_model *m0 = expect("rebuilt-unchanged", "r-same.gguf", 1, DSV3_OK, NULL, NULL, NULL, 1);
     char orig[1024];
     snprintf(orig, sizeof orig, "%s/golden-gguf/tiny-q.bf16.gguf", shared);
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = "scalar";
     dsv3_model *mo = NULL;
     char err[512];

@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
     for (size_t fi = 0; fi < files->n; fi++) {
         const char *fid = files->keys[fi];
         snprintf(p, sizeof p, "%s/golden-gguf/tiny-q.%s.gguf", shared, fid);
-        struct dsv3_model_params mp = dsv3_model_params_default();
+        struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
         mp.backend = backend;
         mp.n_threads = threads;
         dsv3_model *m = NULL;

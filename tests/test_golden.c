@@ -42,7 +42,8 @@ static int argmax(const float *v, int n) {
 static dsv3_model *open_model(const char *ckpt) {
     char p[1024], err[512];
     snprintf(p, sizeof p, "%s/golden/%s", shared, ckpt);
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
     mp.n_threads = n_threads;
     dsv3_model *m = NULL;
@@ -51,7 +52,8 @@ static dsv3_model *open_model(const char *ckpt) {
 }
 
 static dsv3_session *open_session(dsv3_model *m, int record) {
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 256;
     sp.record_routing = record;
     dsv3_session *s = NULL;

@@ -73,7 +73,8 @@ static double gap12(const float *v, int n) {
 }
 
 static dsv3_model *load(const char *path, const char *backend, int threads) {
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
     mp.n_threads = threads;
     dsv3_model *m = NULL;
@@ -83,7 +84,8 @@ static dsv3_model *load(const char *path, const char *backend, int threads) {
 }
 
 static dsv3_session *session(dsv3_model *m, int kv_type, int n_ctx, int record) {
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = n_ctx;
     sp.kv_type = kv_type;
     sp.record_routing = record;
@@ -361,7 +363,8 @@ static void refused(void) {
     dsv3_model *m = load(p, "scalar", 1);
     static const int32_t bad[] = {-1, 3, 1000};
     for (int i = 0; i < 3; i++) {
-        struct dsv3_session_params sp = dsv3_session_params_default();
+        struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
         sp.n_ctx = 8;
         sp.kv_type = bad[i];
         dsv3_session *s = NULL;
@@ -369,7 +372,8 @@ static void refused(void) {
         int rc = dsv3_session_create(m, &sp, &s, err, sizeof err);
         CHECK(rc == DSV3_ERR_INVALID_ARG && !s && strstr(err, "kv_type"), "kv_type %d: rc %d, message '%s'", bad[i], rc, err);
     }
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 8;
     sp.kv_type = DSV3_KV_Q8_0;
     dsv3_session *s = NULL;
@@ -380,7 +384,8 @@ static void refused(void) {
     printf("  refused: kv_type -1/3/1000, Q8_0 with kv_lora_rank 133: \"%s\"\n", err);
     /* a program built before kv_type existed: its struct_size (sizeof with
      * the tail padding, where reserved0 now is) ends before kv_type */
-    struct dsv3_session_params old = dsv3_session_params_default();
+    struct dsv3_session_params old;
+    dsv3_session_params_init(&old, sizeof old);
     old.struct_size = offsetof(struct dsv3_session_params, kv_type);
     old.n_ctx = 8;
     old.reserved0 = 0x7fffffff; /* garbage padding: never read */

@@ -34,7 +34,8 @@ static dsv3_sampler *make(const struct dsv3_sampler_params *p, int32_t n_vocab) 
 }
 
 static struct dsv3_sampler_params plain(float temperature) {
-    struct dsv3_sampler_params p = dsv3_sampler_params_default();
+    struct dsv3_sampler_params p;
+    dsv3_sampler_params_init(&p, sizeof p);
     p.temperature = temperature;
     p.top_k = 0;
     p.top_p = 1.0f;
@@ -167,7 +168,7 @@ static void test_distributions(void) {
     p.top_p = 0.9f;
     p.min_p = 0.05f;
     check_distribution("T=0.7 k=6 p=0.9 min_p=0.05", L10, 10, &p);
-    p = dsv3_sampler_params_default();
+    dsv3_sampler_params_init(&p, sizeof p);
     p.seed = 99;
     check_distribution("defaults", L10, 10, &p);
 
@@ -520,7 +521,8 @@ static void expect_bad(const char *what, const struct dsv3_sampler_params *p, in
 }
 
 static void test_params(void) {
-    struct dsv3_sampler_params d = dsv3_sampler_params_default();
+    struct dsv3_sampler_params d;
+    dsv3_sampler_params_init(&d, sizeof d);
     CHECK(d.struct_size == sizeof d && d.temperature == 0.8f && d.top_k == 40 && d.top_p == 0.95f &&
               d.min_p == 0.05f && d.repeat_penalty == 1.0f && d.frequency_penalty == 0 && d.presence_penalty == 0 &&
               d.penalty_last_n == 64 && d.seed == 0 && !d.bias_ids && !d.bias_values && d.n_bias == 0,
@@ -528,7 +530,7 @@ static void test_params(void) {
     struct dsv3_sampler_params p;
 #define BAD(field, value)                  \
     do {                                   \
-        p = dsv3_sampler_params_default(); \
+        dsv3_sampler_params_init(&p, sizeof p); \
         p.field = value;                   \
         expect_bad(#field " = " #value, &p, 10); \
     } while (0)
@@ -553,7 +555,7 @@ static void test_params(void) {
 #undef BAD
     int32_t ids[1] = {10};
     float vals[1] = {1.0f};
-    p = dsv3_sampler_params_default();
+    dsv3_sampler_params_init(&p, sizeof p);
     p.bias_ids = ids;
     p.bias_values = vals;
     p.n_bias = 1;
@@ -566,7 +568,7 @@ static void test_params(void) {
     vals[0] = 1.0f;
     p.bias_ids = NULL;
     expect_bad("bias ids NULL", &p, 10);
-    p = dsv3_sampler_params_default();
+    dsv3_sampler_params_init(&p, sizeof p);
     expect_bad("n_vocab 0", &p, 0);
     expect_bad("n_vocab < 0", &p, -5);
     CHECK(dsv3_sampler_create(&p, 10, NULL) == DSV3_ERR_INVALID_ARG, "out NULL");
@@ -589,7 +591,7 @@ static void test_params(void) {
     CHECK(dsv3_sampler_create(NULL, 10, &s) == DSV3_OK && s, "NULL params -> defaults");
     dsv3_sampler_free(s);
     /* an older, shorter struct: fields past struct_size take their defaults */
-    p = dsv3_sampler_params_default();
+    dsv3_sampler_params_init(&p, sizeof p);
     p.struct_size = sizeof(size_t) + sizeof(float);
     p.temperature = 0.0f;
     p.top_k = -7; /* not covered: ignored */
@@ -619,7 +621,7 @@ static void test_large(void) {
         logits[i] = (float)((double)(x >> 40) / (double)(1u << 24) * 20.0 - 10.0);
     }
     struct dsv3_sampler_params cfg[3];
-    cfg[0] = dsv3_sampler_params_default();                   /* heap path */
+    dsv3_sampler_params_init(&cfg[0], sizeof cfg[0]);                   /* heap path */
     cfg[1] = plain(1.0f), cfg[1].top_p = 0.95f;               /* full sort */
     cfg[2] = plain(1.0f), cfg[2].top_k = 50000, cfg[2].min_p = 0.3f; /* sort + cut */
     const uint64_t known_fp[3] = {0x7b800b1b5f979810ull, 0xc023f1c24305a0fcull, 0x07c843f6a1368b8cull};

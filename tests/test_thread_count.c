@@ -9,7 +9,8 @@
 #include "golden_util.h"
 
 static float *run(const char *dir, const char *backend, int threads, const int32_t *tok, int T, int V, int by_token) {
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
     mp.n_threads = threads;
     dsv3_model *m = NULL;

@@ -67,7 +67,8 @@ static int run_sequence(dsv3_session *s, float *out, float *all, int prefill_fir
 }
 
 static dsv3_session *new_session(char *msg, size_t msg_size) {
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = 64;
     dsv3_session *s = NULL;
     if (dsv3_session_create(g_model, &sp, &s, msg, msg_size) != DSV3_OK) return NULL;
@@ -134,7 +135,8 @@ int main(int argc, char **argv) {
     }
 
     snprintf(path, sizeof path, "%s/golden/%s", shared, json_get(c, "checkpoint")->str);
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
     if (dsv3_model_load(path, &mp, &g_model, err, sizeof err) != DSV3_OK) {
         fprintf(stderr, "FATAL: load %s: %s\n", path, err);

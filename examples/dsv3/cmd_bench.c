@@ -244,7 +244,8 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "usage: dsv3 bench -m PATH [-p 512] [-n 128] [-t N] [--backend NAME] [--kv-type f32|f16|q8_0] [--json]\n");
         return 2;
     }
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
     mp.n_threads = threads;
     char err[512];
@@ -253,7 +254,8 @@ int cmd_bench(int argc, char **argv) {
     if (rc) { fprintf(stderr, "dsv3 bench: %s\n", err); return 1; }
     struct dsv3_model_info info = {.struct_size = sizeof info};
     dsv3_model_get_info(m, &info);
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = n_prompt + n_gen + 1;
     if (sp.n_ctx > info.max_context) sp.n_ctx = info.max_context;
     sp.mtp = 0;

@@ -44,7 +44,8 @@ static double now_ms(void) {
 static double g_load_ms;
 
 static dsv3_model *load(const opts *o, const char *cmd) {
-    struct dsv3_model_params p = dsv3_model_params_default();
+    struct dsv3_model_params p;
+    dsv3_model_params_init(&p, sizeof p);
     double t0 = now_ms();
     p.backend = o->backend;
     p.n_threads = o->threads;
@@ -107,7 +108,8 @@ static int run_logits(int argc, char **argv, int mtp) {
     i.struct_size = sizeof i;
     dsv3_model_get_info(m, &i);
     const size_t V = (size_t)i.vocab_size;
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = n < i.max_context ? n : i.max_context;
     dsv3_session *s = NULL;
     char err[512];

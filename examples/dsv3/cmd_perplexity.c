@@ -57,7 +57,8 @@ int cmd_perplexity(int argc, char **argv) {
     int32_t *ids = malloc(sizeof *ids * (n ? n : 1));
     rc = ids ? dsv3_tokenize(tok, text, len, 0, ids, n, &n) : DSV3_ERR_NO_MEMORY;
     free(text);
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
     mp.n_threads = threads;
     dsv3_model *m = NULL;
@@ -72,7 +73,8 @@ int cmd_perplexity(int argc, char **argv) {
     dsv3_model_get_info(m, &info);
     const int V = info.vocab_size, bos = dsv3_tokenizer_bos(tok);
     const int has_bos = bos >= 0;
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = ctx;
     sp.mtp = 0;
     dsv3_session *s = NULL;

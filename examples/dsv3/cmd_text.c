@@ -20,7 +20,7 @@ static int parse(int argc, char **argv, topts *o, const char *cmd) {
     memset(o, 0, sizeof *o);
     o->backend = "auto";
     o->n_predict = 128;
-    o->sp = dsv3_sampler_params_default();
+    dsv3_sampler_params_init(&o->sp, sizeof o->sp);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--bos")) { o->bos = 1; continue; }
@@ -307,7 +307,8 @@ static void runner_free(runner *r) {
 static int runner_open(runner *r, const topts *o, const char *cmd) {
     memset(r, 0, sizeof *r);
     if (!o->model) { fprintf(stderr, "dsv3 %s: -m PATH is required (no demo model found)\n", cmd); return 0; }
-    struct dsv3_model_params mp = dsv3_model_params_default();
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = o->backend;
     mp.n_threads = o->threads;
     char err[512];
@@ -315,7 +316,8 @@ static int runner_open(runner *r, const topts *o, const char *cmd) {
     if (rc) { fprintf(stderr, "dsv3 %s: %s (%s)\n", cmd, err, dsv3_status_string(rc)); return 0; }
     r->info.struct_size = sizeof r->info;
     dsv3_model_get_info(r->model, &r->info);
-    struct dsv3_session_params sp = dsv3_session_params_default();
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = o->ctx;
     sp.mtp = 0;
     sp.kv_type = o->kv_type;
@@ -355,7 +357,8 @@ int cmd_run(int argc, char **argv) {
     int rc = 1;
     if (prompt) {
         printer pr = {!r.tok || o.print_ids, NULL, 0, 0, NULL, 0, 0};
-        struct dsv3_generate_params gp = dsv3_generate_params_default();
+        struct dsv3_generate_params gp;
+    dsv3_generate_params_init(&gp, sizeof gp);
         gp.max_tokens = o.n_predict;
         gp.on_token = print_piece;
         gp.user = &pr;
@@ -415,7 +418,8 @@ int cmd_chat(int argc, char **argv) {
         while (common < n_held && common < n - 1 && held[common] == ids[common]) common++;
         dsv3_session_rewind(r.s, (int32_t)common);
         printer pr = {0, NULL, 0, 0, NULL, 0, 0};
-        struct dsv3_generate_params gp = dsv3_generate_params_default();
+        struct dsv3_generate_params gp;
+    dsv3_generate_params_init(&gp, sizeof gp);
         gp.max_tokens = o.n_predict;
         gp.on_token = print_piece;
         gp.user = &pr;
