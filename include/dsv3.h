@@ -99,7 +99,10 @@ enum dsv3_status {
     DSV3_ERR_STATE = 16,         /* call not valid in the current state   */
     DSV3_ERR_TOO_SMALL = 17,     /* output buffer too small; the needed
                                     size is reported                      */
-    DSV3_ERR_CANCELLED = 18      /* a callback asked to cancel            */
+    DSV3_ERR_CANCELLED = 18,     /* a callback asked to cancel            */
+    DSV3_ERR_BAD_STATE = 19      /* a saved session state is corrupt,
+                                    truncated, or of another model,
+                                    kv_type or context (added in 0.2)     */
 };
 
 /* A short, static, English name of a status ("invalid argument", ...).
@@ -115,10 +118,55 @@ struct dsv3_model_params {
     int n_threads;        /* 0 = one per online CPU; results are the same
                              bit for bit for any thread count            */
     int use_mmap;         /* 1 (default): map weights; 0: read into RAM   */
+    /* appended in 0.2: */
+    int32_t mmap_mode;    /* with use_mmap: DSV3_MMAP_LAZY (default),
+                             DSV3_MMAP_POPULATE or DSV3_MMAP_LOCK         */
+    int32_t reserved0;    /* never read: fills the tail padding           */
 };
 
+/* Mapped weights (use_mmap = 1).
+ *   DSV3_MMAP_LAZY      pages are read from the file when a step first
+ *                       touches them; they may be evicted and re-read.
+ *   DSV3_MMAP_POPULATE  every page is read at load (MAP_POPULATE): load
+ *                       takes as long as reading the files; the first
+ *                       tokens do not wait for the disk.
+ *   DSV3_MMAP_LOCK      as POPULATE, and the pages are locked in RAM
+ *                       (mlock): never evicted, never re-read. Costs RAM
+ *                       equal to the weight files, locked; needs
+ *                       RLIMIT_MEMLOCK ('ulimit -l') of at least that
+ *                       size or CAP_IPC_LOCK, else the load fails with
+ *                       DSV3_ERR_NO_MEMORY and a message saying so.
+ * Weight files that change after load: the library keeps the files open
+ * and, before every step that reads weights (dsv3_session_step,
+ * dsv3_session_mtp_step, dsv3_generate), compares each file's size,
+ * modification time and inode with those at load (one fstat a file). A
+ * difference fails the call with DSV3_ERR_IO, "model file <path> changed
+ * on disk after load", and leaves the session unchanged and usable
+ * (rewind, save, ...); steps keep failing until the model is loaded again.
+ * (A writer that keeps the size and sets the modification time back
+ * afterwards goes unnoticed; so does a change on a filesystem that does
+ * not report it, e.g. some network ones. A 'touch' counts as a change.)
+ * A file replaced by rename (a new file moved over the old name, as
+ * package managers and downloaders do) is not a change: the mapping keeps
+ * the old file's data alive and intact, so steps go on with the weights
+ * that were loaded. That is the safe way to update a model in place.
+ * The remaining window: a file truncated or rewritten in place WHILE a
+ * step runs is seen only by the next step's check; if it was truncated,
+ * the running step's next read of a page past the new end raises SIGBUS
+ * in the process (the library installs no signal handlers), and a rewrite
+ * can feed that step new bytes. No mmap_mode closes this window: Linux
+ * removes pages past the new end even when they are populated or locked.
+ * Only use_mmap = 0 does (the weights are copied into the process's own
+ * memory at load, costing RAM equal to the files; such a model never sees
+ * later changes to the files and needs no checks). Prefer it for weights
+ * on network or removable filesystems, or that another program may write. */
+#define DSV3_MMAP_LAZY 0
+#define DSV3_MMAP_POPULATE 1
+#define DSV3_MMAP_LOCK 2
+
 /* Fill *p (size = sizeof *p as the caller's header has it) with the
- * defaults: backend "auto", n_threads 0, use_mmap 1. DSV3_ERR_INVALID_ARG
+ * defaults: backend "auto", n_threads 0, use_mmap 1, mmap_mode
+ * DSV3_MMAP_LAZY. DSV3_ERR_INVALID_ARG
  * for p NULL or a size smaller than a size_t. */
 DSV3_API int dsv3_model_params_init(struct dsv3_model_params *p, size_t size);
 
@@ -191,6 +239,24 @@ DSV3_API int dsv3_model_get_info(const dsv3_model *model,
  * report through dsv3_model_load's buffer, session failures through
  * dsv3_session_last_error. */
 DSV3_API const char *dsv3_model_last_error(const dsv3_model *model);
+
+/* Read the model's weights into memory now (added in 0.2). Mapped weights
+ * are otherwise read by page faults during the first tokens, which for a
+ * large model on a slow disk can take minutes with nothing to show. This
+ * asks the kernel to read ahead (madvise WILLNEED) and touches every page
+ * of the weights the model uses, in the order a forward pass reads them,
+ * chunk by chunk.
+ *   progress: may be NULL; called after each chunk (a few MiB) and once at
+ *             the end with done == total (bytes). Return 0 to go on,
+ *             nonzero to stop: then DSV3_ERR_CANCELLED (the model is
+ *             unaffected and stays usable).
+ * DSV3_ERR_IO when a weight file changed on disk since load (see above):
+ * nothing is read then. DSV3_ERR_INVALID_ARG for a NULL model.
+ * Only reads: thread-safe, may run while sessions use the model (e.g. on a
+ * loader thread while the UI stays responsive). Not needed for
+ * correctness; whether pages stay resident is up to the OS. */
+DSV3_API int dsv3_model_prefetch(const dsv3_model *model,
+                                 int (*progress)(void *user, uint64_t done, uint64_t total), void *user);
 
 /* ---- session ----------------------------------------------------------- */
 typedef struct dsv3_session dsv3_session;
@@ -304,6 +370,59 @@ DSV3_API int32_t dsv3_session_mtp_position(const dsv3_session *session);
 /* Message of the last failure on this session; "" if none. Valid until the
  * next call on the session. Never NULL. */
 DSV3_API const char *dsv3_session_last_error(const dsv3_session *session);
+
+/* ---- session state: save, load, fork (added in 0.2) -----------------------
+ * A saved state holds what the session's next steps depend on: the
+ * position and MTP position, every layer's latent and rope-key cache rows
+ * up to the position (the MTP layer's up to the MTP position), the final
+ * hidden states the MTP layer has not consumed yet, and the routing record
+ * when the session keeps one. Restored into a session of the same model
+ * and kv_type, every later step gives bit-identical logits to the session
+ * that was saved. (The sampler's state is separate: dsv3_sampler_save.)
+ *
+ * Format (version 1): a 96-byte little-endian header (magic "DSV3SES",
+ * version, byte order, the model's fingerprint: a hash of its
+ * configuration and one of its weight files' sizes and headers -- not of
+ * the weights --, kv_type, dimensions, positions, the payload's size),
+ * the payload (cache rows in the session's own storage, host byte order),
+ * then a 64-bit checksum of everything before it. A state is portable
+ * between machines of the same byte order and between copies of the same
+ * model files. Size = 104 + position * dsv3_session_kv_bytes_per_token
+ * + mtp_position * (MTP layer row) + (position - mtp_position) *
+ * hidden_size * 4 + (routing record: position * n_moe_layers * k * 8).
+ *
+ * Errors of load (the session is then unchanged): DSV3_ERR_BAD_STATE for a
+ * state that is truncated, corrupt (checksum), not a state, of a newer
+ * version, of another byte order, of another model (configuration or
+ * weight files differ), of another kv_type, or that needs a larger n_ctx
+ * than the session has, or carries no MTP hidden states that a session
+ * with mtp = 1 would need; the message names which. */
+
+/* Save to a caller buffer. *size (required) receives the state's size;
+ * with buf NULL or capacity < *size: DSV3_ERR_TOO_SMALL and nothing is
+ * written (call with NULL, 0 to ask the size). */
+DSV3_API int dsv3_session_save(dsv3_session *session, void *buf, size_t capacity, size_t *size);
+/* Restore a state saved by dsv3_session_save (size: its bytes). */
+DSV3_API int dsv3_session_load(dsv3_session *session, const void *buf, size_t size);
+/* The same through a file. save_file writes a temporary file beside path,
+ * (mode 0600: the state holds the conversation) and renames it over path
+ * only when complete, so an existing file is never left half-written.
+ * load_file reads the file into a temporary buffer of its size, checks it
+ * entirely, then restores. Open/write failures give DSV3_ERR_NOT_FOUND,
+ * DSV3_ERR_IO or DSV3_ERR_NO_MEMORY with the system's reason. */
+DSV3_API int dsv3_session_save_file(dsv3_session *session, const char *path);
+DSV3_API int dsv3_session_load_file(dsv3_session *session, const char *path);
+
+/* A new session on src's model starting from a copy of src's caches (main,
+ * MTP, hidden states, routing record) up to its position: for branching a
+ * chat or sharing a server's system prompt. params NULL: the same n_ctx,
+ * kv_type, mtp and record_routing as src. Otherwise params' n_ctx (0 =
+ * src's) must hold src's position and kv_type must be src's
+ * (DSV3_ERR_INVALID_ARG otherwise). src is only read; both sessions are
+ * independent afterwards and step to bit-identical logits. On failure
+ * *out is NULL and err (optional) receives the message. */
+DSV3_API int dsv3_session_fork(const dsv3_session *src, const struct dsv3_session_params *params,
+                               dsv3_session **out, char *err, size_t err_size);
 
 /* ---- tokenizer -----------------------------------------------------------
  * Byte-level BPE exactly as Hugging Face `tokenizers` runs DeepSeek-V3's
@@ -424,6 +543,16 @@ DSV3_API int dsv3_sampler_sample(dsv3_sampler *s, const float *logits, int32_t *
 DSV3_API int dsv3_sampler_accept(dsv3_sampler *s, int32_t token);
 /* Forget accepted tokens and restart the random generator from the seed. */
 DSV3_API void dsv3_sampler_reset(dsv3_sampler *s);
+/* The sampler's state (added in 0.2): its random generator and penalty
+ * window, to go with dsv3_session_save. A sampler created with the same
+ * params and loaded with the state draws the same tokens as the one that
+ * was saved. Size: 64 + 4 * (tokens in the window) bytes, checksummed.
+ * save: *size receives the size; buf NULL or capacity < *size gives
+ * DSV3_ERR_TOO_SMALL. load: DSV3_ERR_BAD_STATE (and no change) for a state
+ * that is corrupt, truncated or of another vocabulary size; a smaller
+ * penalty_last_n keeps the newest tokens of the window. */
+DSV3_API int dsv3_sampler_save(const dsv3_sampler *s, void *buf, size_t capacity, size_t *size);
+DSV3_API int dsv3_sampler_load(dsv3_sampler *s, const void *buf, size_t size);
 
 /* ---- generation ----------------------------------------------------------- */
 /* Called for every generated token with its text piece (complete UTF-8
@@ -449,7 +578,23 @@ struct dsv3_generate_params {
     size_t n_stop_strings;
     dsv3_token_callback on_token;    /* may be NULL                          */
     void *user;
+    /* appended in 0.2: self-speculative decoding with the model's MTP
+     * module (see dsv3_generate) */
+    int32_t mtp;                     /* DSV3_MTP_OFF (default), _AUTO or
+                                        _REQUIRED                            */
+    int32_t mtp_depth;               /* draft tokens per main step, 1 ..
+                                        DSV3_MTP_MAX_DEPTH; 0 = 1            */
 };
+
+/* dsv3_generate_params.mtp */
+#define DSV3_MTP_OFF 0       /* plain decoding                              */
+#define DSV3_MTP_AUTO 1      /* draft with MTP when the model and session
+                                allow it, else plain decoding (result:
+                                mtp_depth 0, n_drafted 0)                   */
+#define DSV3_MTP_REQUIRED 2  /* as AUTO, but DSV3_ERR_NO_MTP (model without
+                                an MTP layer) or DSV3_ERR_STATE (session
+                                without MTP state) instead of plain decoding */
+#define DSV3_MTP_MAX_DEPTH 8
 
 struct dsv3_generate_result {
     size_t struct_size;
@@ -458,6 +603,14 @@ struct dsv3_generate_result {
     int stop_reason;                 /* enum dsv3_stop_reason                */
     double prompt_seconds, generate_seconds;
     double prompt_tokens_per_s, generate_tokens_per_s;
+    /* appended in 0.2 (MTP decoding; all 0 for plain decoding except
+     * n_main_steps): */
+    int32_t mtp_depth;               /* draft depth used; 0 = plain decoding */
+    int32_t n_drafted;               /* draft tokens verified                */
+    int32_t n_accepted;              /* of which equal to the decoded token  */
+    int32_t n_main_steps;            /* main-model steps after the prompt;
+                                        tokens per step = n_generated /
+                                        n_main_steps                         */
 };
 
 /* Defaults: max_tokens 256, stop_at_eos 1, no stop strings, no callback. */
@@ -468,7 +621,26 @@ DSV3_API int dsv3_generate_params_init(struct dsv3_generate_params *p, size_t si
  * calling again with the next turn's tokens), EOS included. tok may be NULL:
  * pieces are then empty (token ids only) and EOS comes from config.json.
  * On error the status is returned and the session keeps what was stepped.
- * result may be NULL. */
+ * result may be NULL.
+ *
+ * MTP (params->mtp): self-speculative decoding. After each decoded token
+ * the MTP module drafts the next mtp_depth tokens (depth > 1 chains the
+ * MTP layer on its own output), and one batched main-model step verifies
+ * the decoded token and the drafts together. A draft is kept only when it
+ * equals the token plain decoding picks at its place (the sampler is run
+ * on each verified row in plain decoding's order, so greedy, seeded
+ * sampling and penalties all give the same draws); the rest of both caches
+ * is rewound. The tokens, the callback's pieces, the stop reason, the
+ * sampler's state and the main cache afterwards are therefore exactly
+ * those of plain decoding with the same seed; only the time differs. The
+ * MTP cache ends one position behind the main cache, holding what
+ * dsv3_session_mtp_step over the same tokens would have written. It is
+ * caught up over the prompt, which needs it to reach the position before
+ * the prompt (true for a fresh session or one last advanced by
+ * dsv3_generate with MTP); a session stepped otherwise decodes plainly
+ * (AUTO) or gives DSV3_ERR_STATE (REQUIRED). Costs per verify step: one
+ * MTP pass over the new positions plus mtp_depth - 1 one-row MTP passes,
+ * and a main step over 1 + mtp_depth tokens; no allocation per step. */
 DSV3_API int dsv3_generate(dsv3_session *s, const dsv3_tokenizer *tok, dsv3_sampler *sampler,
                            const int32_t *prompt, size_t n_prompt, const struct dsv3_generate_params *params,
                            struct dsv3_generate_result *result);

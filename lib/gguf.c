@@ -104,6 +104,7 @@ typedef struct parsed {
     strhash kv_hash;
     gguf_tensor *t;
     size_t n_t;
+    uint64_t header_bytes; /* up to the end of the tensor infos */
 } parsed;
 
 static void parsed_free(parsed *p) {
@@ -399,6 +400,7 @@ static int parse_part(const unsigned char *d, uint64_t size, const char *name, i
         out->n_t++;
     }
 
+    out->header_bytes = r.pos;
     /* The data section starts at the next multiple of the alignment. */
     uint64_t al_ = out->alignment, ds = (r.pos + al_ - 1) / al_ * al_, dsize = 0;
     if (ds <= size) dsize = size - ds;
@@ -541,6 +543,7 @@ int gguf_open_memory(const void *data, size_t size, gguf_file **out, dsv3_err *e
     f->n_parts = 1;
     f->parts[0].map.data = data;
     f->parts[0].map.size = size;
+    f->parts[0].map.fd = -1; /* nothing to watch */
     parsed p;
     int rc = parse_part(data, size, "(memory)", 0, &p, e);
     if (!rc && split_key(&p, "split.count") > 1)
@@ -564,7 +567,9 @@ static int open_part(const char *path, int use_mmap, part *pt, parsed *p, int no
     int rc = mapfile_open(&pt->map, path, use_mmap, e);
     if (rc) return rc;
     pt->owned = 1;
-    return parse_part(pt->map.data, pt->map.size, base_name(path), no, p, e);
+    rc = parse_part(pt->map.data, pt->map.size, base_name(path), no, p, e);
+    pt->map.header_bytes = p->header_bytes;
+    return rc;
 }
 
 /* The split of the already parsed part `first` (count > 1): check its
@@ -669,6 +674,9 @@ int gguf_open(const char *path, int use_mmap, gguf_file **out, dsv3_err *e) {
 /* ---- queries ------------------------------------------------------------------ */
 
 uint32_t gguf_version(const gguf_file *f) { return f ? f->version : 0; }
+const mapfile *dsv3_gguf_part_map(const gguf_file *f, int i) {
+    return f && i >= 0 && i < f->n_parts ? &f->parts[i].map : NULL;
+}
 int gguf_n_parts(const gguf_file *f) { return f ? f->n_parts : 0; }
 uint64_t gguf_bytes(const gguf_file *f) { return f ? f->bytes : 0; }
 uint64_t gguf_alignment(const gguf_file *f) { return f ? f->alignment : 0; }

@@ -98,6 +98,10 @@ void gguf_close(gguf_file *f);
 
 uint32_t gguf_version(const gguf_file *f);
 int gguf_n_parts(const gguf_file *f);
+/* The mapping of part i (0 .. gguf_n_parts-1), NULL past the end: the
+ * model watches these files and fingerprints their headers. */
+struct mapfile;
+const struct mapfile *dsv3_gguf_part_map(const gguf_file *f, int i);
 uint64_t gguf_bytes(const gguf_file *f);        /* bytes of all parts   */
 uint64_t gguf_alignment(const gguf_file *f);    /* of the first part    */
 

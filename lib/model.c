@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "abi.h"
+#include "mapfile.h"
 #include "model.h"
 
 static struct dsv3_model_params model_params_defaults(void) {
@@ -21,6 +22,7 @@ static struct dsv3_model_params model_params_defaults(void) {
     p.backend = "auto";
     p.n_threads = 0;
     p.use_mmap = 1;
+    p.mmap_mode = DSV3_MMAP_LAZY;
     return p;
 }
 
@@ -80,8 +82,8 @@ static int default_threads(void) {
 static int is_gguf(const char *path, dsv3_err *e) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        err_set(e, errno == ENOENT || errno == ENOTDIR ? DSV3_ERR_NOT_FOUND : DSV3_ERR_IO, "%s: cannot open: %s", path,
-                strerror(errno));
+        int err = errno;
+        err_set(e, dsv3_errno_status(err), "%s: cannot open: %s", path, strerror(err));
         return -1;
     }
     unsigned char magic[4];
@@ -107,10 +109,17 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
     if (!p.backend) p.backend = "auto";
     if (p.n_threads < 0 || p.n_threads > 1024)
         return err_set(e, DSV3_ERR_INVALID_ARG, "n_threads = %d is out of range [0, 1024]", p.n_threads);
+    if (p.mmap_mode < DSV3_MMAP_LAZY || p.mmap_mode > DSV3_MMAP_LOCK)
+        return err_set(e, DSV3_ERR_INVALID_ARG,
+                       "mmap_mode = %d is not one of DSV3_MMAP_LAZY 0, DSV3_MMAP_POPULATE 1, DSV3_MMAP_LOCK 2",
+                       (int)p.mmap_mode);
+    /* How mapfile_open gets the bytes: DSV3_MAPFILE_* follow DSV3_MMAP_* */
+    const int map_mode = p.use_mmap ? DSV3_MAPFILE_LAZY + p.mmap_mode : DSV3_MAPFILE_READ;
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return err_set(e, errno == ENOENT || errno == ENOTDIR ? DSV3_ERR_NOT_FOUND : DSV3_ERR_IO, "%s: %s", path,
-                       strerror(errno));
+    if (stat(path, &sb) != 0) {
+        int err = errno;
+        return err_set(e, dsv3_errno_status(err), "%s: %s", path, strerror(err));
+    }
     /* The backend comes first: binding hands every weight to it. */
     m->ops = dsv3_backend_find(p.backend, e);
     if (!m->ops) return DSV3_ERR_BACKEND;
@@ -118,11 +127,16 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
     dsv3_backend_params bp = {m->n_threads};
     int rc = m->ops->init(&bp, &m->be, e);
     if (rc) return rc;
-    if (S_ISDIR(sb.st_mode)) return model_load_hf(m, path, p.use_mmap, e);
-    rc = is_gguf(path, e);
-    if (rc < 0) return e->status;
-    if (rc) return model_load_gguf(m, path, p.use_mmap, e);
-    return err_set(e, DSV3_ERR_UNSUPPORTED, "%s: not a checkpoint directory and not a GGUF file", path);
+    if (S_ISDIR(sb.st_mode)) {
+        rc = model_load_hf(m, path, map_mode, e);
+    } else {
+        rc = is_gguf(path, e);
+        if (rc < 0) return e->status;
+        if (!rc) return err_set(e, DSV3_ERR_UNSUPPORTED, "%s: not a checkpoint directory and not a GGUF file", path);
+        rc = model_load_gguf(m, path, map_mode, e);
+    }
+    if (!rc) dsv3_model_fingerprint_init(m);
+    return rc;
 }
 
 int dsv3_model_load(const char *path, const struct dsv3_model_params *params, dsv3_model **out, char *err,

@@ -48,6 +48,9 @@ struct dsv3_model {
     void **aligned_copies;          /* tensors copied only for alignment */
     int n_aligned_copies;
     dsv3_err err;
+    /* model_files.c: what a saved session state must match */
+    uint64_t fp_config;             /* hash of every config value          */
+    uint64_t fp_weights;            /* hash of the files' sizes + headers  */
 };
 
 /* Shared by the format loaders (model.c). */
@@ -60,8 +63,15 @@ int model_add_weight(dsv3_model *m, dsv3_weight *w, dsv3_err *e);
 void model_set_weight_dtype(dsv3_model *m);
 uint64_t model_kv_bytes_per_token(const dsv3_model *m);
 
+/* model_files.c. DSV3_OK while every mapped weight file has the size,
+ * mtime and inode it had at load (one fstat a file; files read into
+ * memory are not watched), else DSV3_ERR_IO naming the file. */
+int dsv3_model_files_check(const dsv3_model *m, dsv3_err *e);
+/* Fill fp_config and fp_weights (once, at the end of a load). */
+void dsv3_model_fingerprint_init(dsv3_model *m);
+
 /* Format loaders: fill cfg and every weight of an allocated model whose
- * backend is initialized. */
+ * backend is initialized. use_mmap is a DSV3_MAPFILE_* mode (mapfile.h). */
 int model_load_hf(dsv3_model *m, const char *path, int use_mmap, dsv3_err *e);
 /* A llama.cpp GGUF file of architecture deepseek2 (model_gguf.c); split
  * models are opened from any of their parts. */

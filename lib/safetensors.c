@@ -4,9 +4,12 @@
  * {"name": {"dtype": "BF16", "shape": [..], "data_offsets": [b, e]}, ...,
  * "__metadata__": {...}}, then the data section; offsets are relative to
  * its start. Nothing is copied: tensor views point into the mapping. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dsv3.h"
 #include "json.h"
@@ -244,8 +247,16 @@ static int open_one(st_set *s, int fi, const char *path, int use_mmap, dsv3_err 
     s->n_files = fi + 1;
     if (rc) return rc;
     s->bytes += s->files[fi].size;
-    return parse_file(s, fi, path, e);
+    rc = parse_file(s, fi, path, e);
+    if (!rc) { /* the header length parse_file validated: u64 LE, then the JSON */
+        uint64_t hlen = 0;
+        for (int i = 7; i >= 0; i--) hlen = hlen << 8 | s->files[fi].data[i];
+        s->files[fi].header_bytes = 8 + hlen;
+    }
+    return rc;
 }
+
+const mapfile *dsv3_st_file(const st_set *s, int i) { return s && i >= 0 && i < s->n_files ? &s->files[i] : NULL; }
 
 int st_open_file(const char *path, int use_mmap, st_set **out, dsv3_err *e) {
     *out = NULL;
@@ -258,10 +269,19 @@ int st_open_file(const char *path, int use_mmap, st_set **out, dsv3_err *e) {
     return DSV3_OK;
 }
 
-static int file_exists(const char *p) {
-    FILE *f = fopen(p, "rb");
-    if (f) fclose(f);
-    return f != NULL;
+/* 1 if p can be opened, 0 if it does not exist (ENOENT/ENOTDIR), -1 (e
+ * set) when it exists but cannot be opened: permission, memory, I/O are
+ * reported as such, not as a missing file. */
+static int file_exists(const char *p, dsv3_err *e) {
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return 1;
+    }
+    int err = errno;
+    if (dsv3_errno_status(err) == DSV3_ERR_NOT_FOUND) return 0;
+    err_set(e, dsv3_errno_status(err), "%s: cannot open: %s", p, strerror(err));
+    return -1;
 }
 
 /* Sharded checkpoint: the index maps every tensor to a shard file name. */
@@ -336,9 +356,12 @@ int st_open_dir(const char *dir, int use_mmap, st_set **out, dsv3_err *e) {
     *out = NULL;
     if (snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir) >= (int)sizeof path)
         return err_set(e, DSV3_ERR_INVALID_ARG, "%s: path too long", dir);
-    if (file_exists(path)) return open_index(dir, path, use_mmap, out, e);
+    int ex = file_exists(path, e);
+    if (ex < 0) return e ? e->status : DSV3_ERR_IO;
+    if (ex) return open_index(dir, path, use_mmap, out, e);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (!file_exists(path))
-        return err_set(e, DSV3_ERR_NOT_FOUND, "%s: no model.safetensors or model.safetensors.index.json", dir);
+    ex = file_exists(path, e);
+    if (ex < 0) return e ? e->status : DSV3_ERR_IO;
+    if (!ex) return err_set(e, DSV3_ERR_NOT_FOUND, "%s: no model.safetensors or model.safetensors.index.json", dir);
     return st_open_file(path, use_mmap, out, e);
 }

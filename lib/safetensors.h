@@ -41,6 +41,10 @@ const st_tensor *st_find(const st_set *s, const char *name);
 size_t st_count(const st_set *s);
 const st_tensor *st_at(const st_set *s, size_t i);
 uint64_t st_bytes_mapped(const st_set *s);
+/* The mapping of file i (shards in index order), NULL past the end: the
+ * model watches these files and fingerprints their headers. */
+struct mapfile;
+const struct mapfile *dsv3_st_file(const st_set *s, int i);
 const char *st_dtype_name(int dt);
 size_t st_dtype_size(int dt);
 

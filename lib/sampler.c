@@ -52,6 +52,7 @@
 
 #include "abi.h"
 #include "dsv3.h"
+#include "hash64.h"
 
 /* Seed used when params.seed == 0. */
 #define SAMPLER_DEFAULT_SEED 0x243F6A8885A308D3ull
@@ -648,5 +649,63 @@ int dsv3_sampler_sample(dsv3_sampler *s, const float *logits, int32_t *token) {
         pos = pick_from(s, &d);
     }
     *token = key_id(d.sorted[pos]);
+    return DSV3_OK;
+}
+
+/* ---- state: save / load ------------------------------------------------------
+ * What the next draws depend on besides the params: the generator's four
+ * words and the penalty window. Layout (little-endian): "DSV3SMP\0",
+ * u32 version 1, i32 n_vocab, i32 n (window tokens), u32 0, u64 rng[4],
+ * n x i32 tokens oldest first, u64 hash64 of all before it. */
+#define SAMPLER_STATE_HEAD 56
+#define SAMPLER_STATE_SEED 0x73616d706c6572ull
+
+static void put_le(unsigned char *p, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint64_t get_le(const unsigned char *p, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+int dsv3_sampler_save(const dsv3_sampler *s, void *buf, size_t capacity, size_t *size) {
+    if (!s || !size) return DSV3_ERR_INVALID_ARG;
+    *size = SAMPLER_STATE_HEAD + 4 * (size_t)s->ring_len + 8;
+    if (!buf || capacity < *size) return DSV3_ERR_TOO_SMALL;
+    unsigned char *b = buf;
+    memset(b, 0, SAMPLER_STATE_HEAD);
+    memcpy(b, "DSV3SMP", 8);
+    put_le(b + 8, 1, 4);
+    put_le(b + 12, (uint32_t)s->n_vocab, 4);
+    put_le(b + 16, (uint32_t)s->ring_len, 4);
+    for (int i = 0; i < 4; i++) put_le(b + 24 + 8 * i, s->rng[i], 8);
+    for (int32_t i = 0; i < s->ring_len; i++) {
+        int32_t j = s->ring_head + i;
+        if (j >= s->p.penalty_last_n) j -= s->p.penalty_last_n;
+        put_le(b + SAMPLER_STATE_HEAD + 4 * (size_t)i, (uint32_t)s->ring[j], 4);
+    }
+    put_le(b + *size - 8, dsv3_hash64_of(b, *size - 8, SAMPLER_STATE_SEED), 8);
+    return DSV3_OK;
+}
+
+int dsv3_sampler_load(dsv3_sampler *s, const void *buf, size_t size) {
+    if (!s || !buf) return DSV3_ERR_INVALID_ARG;
+    const unsigned char *b = buf;
+    if (size < SAMPLER_STATE_HEAD + 8 || memcmp(b, "DSV3SMP", 8) != 0 || get_le(b + 8, 4) != 1)
+        return DSV3_ERR_BAD_STATE;
+    uint64_t n = get_le(b + 16, 4);
+    if (n > (size - SAMPLER_STATE_HEAD - 8) / 4 || size != SAMPLER_STATE_HEAD + 4 * n + 8) return DSV3_ERR_BAD_STATE;
+    if (get_le(b + size - 8, 8) != dsv3_hash64_of(b, size - 8, SAMPLER_STATE_SEED)) return DSV3_ERR_BAD_STATE;
+    if ((int32_t)get_le(b + 12, 4) != s->n_vocab) return DSV3_ERR_BAD_STATE;
+    for (uint64_t i = 0; i < n; i++)
+        if ((int32_t)get_le(b + SAMPLER_STATE_HEAD + 4 * i, 4) < 0 ||
+            (int32_t)get_le(b + SAMPLER_STATE_HEAD + 4 * i, 4) >= s->n_vocab)
+            return DSV3_ERR_BAD_STATE;
+    /* all checked: empty the window, replay it (a smaller penalty_last_n
+     * keeps the newest tokens), take the generator's words */
+    dsv3_sampler_reset(s);
+    for (uint64_t i = 0; i < n; i++) dsv3_sampler_accept(s, (int32_t)get_le(b + SAMPLER_STATE_HEAD + 4 * i, 4));
+    for (int i = 0; i < 4; i++) s->rng[i] = get_le(b + 24 + 8 * i, 8);
     return DSV3_OK;
 }

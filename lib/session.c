@@ -217,6 +217,7 @@ int dsv3_session_step(dsv3_session *s, const int32_t *tokens, int32_t n, float *
         return err_set(&s->err, DSV3_ERR_CONTEXT_FULL, "dsv3_session_step: %d tokens at position %d exceed the context of %d",
                        n, s->pos, s->n_ctx);
     int rc = check_tokens(s, tokens, n, "dsv3_session_step");
+    if (!rc) rc = dsv3_model_files_check(s->m, &s->err); /* mapped weights still as loaded */
     if (rc) return rc;
     /* The MTP cache can only trail the main cache; stepping never moves it. */
     run_chunks(s, tokens, n, logits, flags, forward_main, &s->pos);
@@ -237,6 +238,7 @@ int dsv3_session_mtp_step(dsv3_session *s, const int32_t *next, int32_t n, float
                        "dsv3_session_mtp_step: %d rows from MTP position %d pass the main position %d; step the main model first",
                        n, s->mtp_pos, s->pos);
     int rc = check_tokens(s, next, n, "dsv3_session_mtp_step");
+    if (!rc) rc = dsv3_model_files_check(s->m, &s->err);
     if (rc) return rc;
     run_chunks(s, next, n, logits, flags, forward_mtp, &s->mtp_pos);
     return DSV3_OK;

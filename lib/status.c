@@ -30,6 +30,7 @@ const char *dsv3_status_string(int status) {
     case DSV3_ERR_STATE: return "invalid state";
     case DSV3_ERR_TOO_SMALL: return "buffer too small";
     case DSV3_ERR_CANCELLED: return "cancelled";
+    case DSV3_ERR_BAD_STATE: return "bad session state";
     default: return "unknown status";
     }
 }

@@ -11,6 +11,7 @@
  * F5-FF) is a subpart of its own. Encoding replaces them in the input
  * before anything else (so bytes EF BF BD, token "ï¿½", stand for each);
  * decoding replaces them in the joined bytes of the tokens. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "bpe.h"
 #include "dsv3.h"
 #include "err.h"
+#include "mapfile.h"
 #include "pretokenize.h"
 #include "tokenizer.h"
 
@@ -526,7 +528,8 @@ int dsv3_tokenizer_load(const char *path, dsv3_tokenizer **out, char *err, size_
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0) {
-        err_set(&e, DSV3_ERR_NOT_FOUND, "%s: no such file or directory", path);
+        int serr = errno;
+        err_set(&e, dsv3_errno_status(serr), "%s: %s", path, strerror(serr));
         err_copy_out(&e, err, err_size);
         return e.status;
     }

@@ -15,10 +15,10 @@ if(DSV3_AVX2_SOURCES)
   # The golden checkpoints are F32/BF16/FP8: the avx2 backend computes them
   # with f32 activations (exact FMA), within the 2e-3 logits tolerance and
   # with exact routing.
-  add_test(NAME golden_avx2 COMMAND test_golden ${DSV3_SHARED} avx2 2)
-  add_test(NAME thread_count_avx2 COMMAND test_thread_count ${DSV3_SHARED} avx2)
+  dsv3_add_shared_test(NAME golden_avx2 NEEDS golden COMMAND test_golden ${DSV3_SHARED} avx2 2)
+  dsv3_add_shared_test(NAME thread_count_avx2 NEEDS golden COMMAND test_thread_count ${DSV3_SHARED} avx2)
   # avx512: the same suites (skipped, exit 77, on a CPU without AVX-512 VNNI)
-  add_test(NAME golden_avx512 COMMAND test_golden ${DSV3_SHARED} avx512 2)
-  add_test(NAME thread_count_avx512 COMMAND test_thread_count ${DSV3_SHARED} avx512)
+  dsv3_add_shared_test(NAME golden_avx512 NEEDS golden COMMAND test_golden ${DSV3_SHARED} avx512 2)
+  dsv3_add_shared_test(NAME thread_count_avx512 NEEDS golden COMMAND test_thread_count ${DSV3_SHARED} avx512)
   set_tests_properties(golden_avx512 thread_count_avx512 PROPERTIES SKIP_RETURN_CODE 77)
 endif()

@@ -20,6 +20,8 @@
 #      against the C library and runs: a missing extern "C" guard only shows
 #      at link time (mangled names), so linking is the real proof. Skipped,
 #      with a message, when no C++ compiler exists.
+#   5. The installed dsv3 program finds the installed demo model relative
+#      to its executable, also after the prefix is moved.
 #
 # Needs pkg-config (fails with a message when missing). Honors CC, CXX,
 # CFLAGS, CXXFLAGS (default: the -fsanitize options of CFLAGS), LDFLAGS
@@ -253,6 +255,31 @@ EOF
     else
         ok "C++ ($CXX) compiles dsv3.h and links against the C library"
         run_consumer "C++ consumer" "$TMP/app_cxx"
+    fi
+fi
+
+# 5. The installed dsv3 program (when the build has it) carries its demo
+#    model: share/dsv3/models/austen-v3-tiny is installed, and a copy of the
+#    prefix moved elsewhere still runs `dsv3 run` without -m, on the model
+#    beside its own executable (`dsv3 info` names it), not the source tree's.
+if [ -x "$P/bin/dsv3" ]; then
+    if [ -f "$P/share/dsv3/models/austen-v3-tiny/config.json" ] &&
+       [ -f "$P/share/dsv3/models/austen-v3-tiny/model.safetensors" ]; then
+        ok "demo model installed under share/dsv3/models/austen-v3-tiny"
+    else
+        fail "demo model not installed under $P/share/dsv3/models/austen-v3-tiny"
+    fi
+    cp -a "$P" "$TMP/moved"
+    where=$(env -u DSV3_MODEL "$TMP/moved/bin/dsv3" info 2>&1 | sed -n 's/^model *//p')
+    case "$where" in
+        "$TMP/moved/"*) ok "moved prefix: dsv3 info without -m uses $where" ;;
+        *) fail "moved prefix: dsv3 info without -m uses '$where', expected a path under $TMP/moved" ;;
+    esac
+    if out=$(cd "$TMP" && env -u DSV3_MODEL "$TMP/moved/bin/dsv3" run -p "It is" -n 8 2>"$TMP/run.err") &&
+       [ "${out#It is}" != "$out" ] && [ ${#out} -gt 6 ]; then
+        ok "moved prefix: dsv3 run -p without -m: $(echo "$out" | head -1)"
+    else
+        fail "moved prefix: dsv3 run -p without -m: '$out' $(cat "$TMP/run.err")"
     fi
 fi
 

@@ -6,7 +6,7 @@
 # GGUF (same logits as the safetensors original) and Q8_0 (within the
 # tolerance it states), metadata/tensors checked by an independent parser,
 # throughput and peak RSS on the largest golden and a synthetic checkpoint.
-add_test(NAME convert COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_convert.py
+dsv3_add_shared_test(NAME convert NEEDS golden golden-gguf COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_convert.py
   $<TARGET_FILE:dsv3_cli> ${DSV3_SHARED} ${CMAKE_CURRENT_BINARY_DIR}/convert-tmp)
 set_tests_properties(convert PROPERTIES TIMEOUT 1800)
 
@@ -16,6 +16,6 @@ set_tests_properties(convert PROPERTIES TIMEOUT 1800)
 add_executable(test_tokenizer_gguf ${CMAKE_CURRENT_LIST_DIR}/test_tokenizer_gguf.c)
 target_link_libraries(test_tokenizer_gguf PRIVATE dsv3_static)
 target_compile_options(test_tokenizer_gguf PRIVATE ${DSV3_WARN})
-add_test(NAME tokenizer_gguf COMMAND test_tokenizer_gguf $<TARGET_FILE:dsv3_cli> ${DSV3_SHARED}
+dsv3_add_shared_test(NAME tokenizer_gguf NEEDS golden golden-gguf tokenizer/deepseek-v3 COMMAND test_tokenizer_gguf $<TARGET_FILE:dsv3_cli> ${DSV3_SHARED}
   ${CMAKE_CURRENT_BINARY_DIR}/tokenizer-gguf-tmp)
 set_tests_properties(tokenizer_gguf PROPERTIES TIMEOUT 600)

@@ -4,4 +4,4 @@
 add_executable(test_errors ${CMAKE_CURRENT_SOURCE_DIR}/test_errors.c)
 target_compile_options(test_errors PRIVATE ${DSV3_WARN})
 target_link_libraries(test_errors PRIVATE dsv3_static)
-add_test(NAME errors COMMAND test_errors ${DSV3_SHARED} ${CMAKE_CURRENT_BINARY_DIR}/errors-tmp)
+dsv3_add_shared_test(NAME errors NEEDS golden COMMAND test_errors ${DSV3_SHARED} ${CMAKE_CURRENT_BINARY_DIR}/errors-tmp)

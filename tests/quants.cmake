@@ -4,7 +4,7 @@
 add_executable(test_quants ${CMAKE_CURRENT_LIST_DIR}/test_quants.c)
 target_link_libraries(test_quants PRIVATE dsv3_static)
 target_compile_options(test_quants PRIVATE ${DSV3_WARN})
-add_test(NAME quants COMMAND test_quants ${DSV3_SHARED})
+dsv3_add_shared_test(NAME quants NEEDS golden-gguf COMMAND test_quants ${DSV3_SHARED})
 set_tests_properties(quants PROPERTIES TIMEOUT 300)
 
 add_executable(test_quantize ${CMAKE_CURRENT_LIST_DIR}/test_quantize.c)

@@ -78,10 +78,12 @@ typedef struct kern_args {
     const float *sc[RMAX];   /* scaled: the block scales from c0's block on  */
     long len;                /* columns from c0                              */
     long seg;                /* scaled: columns per scale block (c0 at one)  */
+    int fresh;               /* not scaled: start the sums at 0, not acc     */
 } kern_args;
 
-/* scaled = 0: continue the lane sums kept in acc (len is the whole row, or
- * a multiple of 8 columns but the last, as tiles are). scaled = 1 (FP8):
+/* scaled = 0: continue the lane sums kept in acc, or start them at zero
+ * with ka->fresh (len is the whole row, or a multiple of 8 columns but the
+ * last, as tiles are); either way acc gets the sums. scaled = 1 (FP8):
  * per scale block, fresh sums, then acc += sums * 256 * scale. */
 AVX2_AI void kern(int kind, int scaled, int R, int T, const kern_args *ka) {
     __m256 a[RMAX][TMAX];
@@ -90,7 +92,8 @@ AVX2_AI void kern(int kind, int scaled, int R, int T, const kern_args *ka) {
     for (long s0 = 0; s0 < len; s0 += seg, si++) {
         const long s1 = len - s0 < seg ? len : s0 + seg;
         for (int r = 0; r < R; r++)
-            for (int t = 0; t < T; t++) a[r][t] = scaled ? _mm256_setzero_ps() : _mm256_load_ps(ka->acc[r] + t * AW);
+            for (int t = 0; t < T; t++)
+                a[r][t] = scaled || ka->fresh ? _mm256_setzero_ps() : _mm256_load_ps(ka->acc[r] + t * AW);
         long c = s0;
         if (kind == K_FP8)
             for (; c + 16 <= s1; c += 16)
@@ -191,21 +194,25 @@ static void rows_direct(const dsv3_weight *w, int kind, int64_t r0, int64_t r1, 
     const int g = scaled ? 4 : 2;
     const int64_t part = (r1 - r0 + g - 1) / g;
     _Alignas(32) float acc[RMAX][TMAX * AW];
+    /* What stays the same for every group of rows is set once: with rows
+     * of a few hundred columns (small models, MLA's low-rank projections)
+     * the per-group setup costs as much as the dot products. */
+    kern_args ka;
+    for (int t = 0; t < n; t++) ka.x[t] = x[t];
+    ka.len = cols;
+    ka.seg = bc;
+    ka.fresh = 1; /* FP8 adds each block's sums into acc: zeroed below */
     for (int64_t i = 0; i < part; i++) {
         int64_t rr[RMAX];
         int nr = 0;
         for (int j = 0; j < g; j++)
             if (r0 + j * part + i < r1) rr[nr++] = r0 + j * part + i;
-        kern_args ka;
         for (int j = 0; j < nr; j++) {
             ka.w[j] = row_ptr(w, rr[j]);
             ka.acc[j] = acc[j];
             ka.sc[j] = scaled ? w->scale + (rr[j] / w->block_r) * w->scale_cols : NULL;
-            memset(acc[j], 0, sizeof acc[j]);
+            if (scaled) memset(acc[j], 0, sizeof acc[j]);
         }
-        for (int t = 0; t < n; t++) ka.x[t] = x[t];
-        ka.len = cols;
-        ka.seg = bc;
         ktab[kt][nr - 1][n - 1](&ka);
         for (int j = 0; j < nr; j++)
             for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)(rr[j] - r0)] = hsum8(_mm256_load_ps(acc[j] + t * AW));
@@ -269,6 +276,7 @@ static void rows_tokens(const dsv3_weight *w, int64_t r0, int64_t r1, const floa
                     for (int t = 0; t < nt; t++) ka.x[t] = x[t0 + t] + c0;
                     ka.len = len;
                     ka.seg = bc;
+                    ka.fresh = 0; /* tiles continue the sums over column segments */
                     ktab[kt][nri - 1][nt - 1](&ka);
                 }
             }

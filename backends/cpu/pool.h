@@ -1,21 +1,25 @@
 /* pool.h -- a persistent thread pool for the CPU backends.
  *
  * Threads are created once (with the backend) and reused by every op: a
- * parallel op costs a wake-up, not a thread creation. Workers spin on a
- * generation counter for up to half a millisecond (an op usually follows
- * another within microseconds; after 30 us they yield the CPU at each
- * check), then sleep on a condition variable.
+ * parallel op costs a wake-up, not a thread creation. An op of a pool of
+ * n threads is n parts; the caller and the workers claim parts until none
+ * is left, so a worker that another process keeps off its core is not
+ * waited for: the caller computes its part (with every core shared, the
+ * op runs at about the speed of one thread instead of stalling). Waiting
+ * threads spin while spinning pays, then sleep (pool.c says when).
  *
  * Sessions on different threads may share one pool: an op that finds the
  * pool busy runs on its caller's thread alone. Work is split by the op so
- * that each output element is computed by exactly one thread in the same
- * way as with one thread, so results do not depend on the thread count. */
+ * that each output element is computed by exactly one part in the same
+ * way as with one thread, and a part's result does not depend on which
+ * thread runs it, so results do not depend on the thread count. */
 #ifndef DSV3_POOL_H
 #define DSV3_POOL_H
 
 typedef struct dsv3_pool dsv3_pool;
 
-/* fn(ctx, ith, nth): do part ith of nth. */
+/* fn(ctx, ith, nth): do part ith of nth. Any thread of the pool may run
+ * any part, one thread per part; per-part scratch is indexed by ith. */
 typedef void (*dsv3_pool_fn)(void *ctx, int ith, int nth);
 
 /* n_threads >= 1 counts the caller; n_threads - 1 workers are started.
@@ -23,8 +27,9 @@ typedef void (*dsv3_pool_fn)(void *ctx, int ith, int nth);
 dsv3_pool *dsv3_pool_create(int n_threads);
 void dsv3_pool_free(dsv3_pool *p);
 int dsv3_pool_size(const dsv3_pool *p);
-/* Run fn on every thread (the caller is thread 0) and wait for all. p may
- * be NULL (runs fn(ctx, 0, 1)). */
+/* Run fn(ctx, i, n) for every part i of n = dsv3_pool_size(p), spread over
+ * the caller and the awake workers, and return when all are done. p may be
+ * NULL (runs fn(ctx, 0, 1)). */
 void dsv3_pool_run(dsv3_pool *p, dsv3_pool_fn fn, void *ctx);
 
 /* [begin, end) of n items for part ith of nth, in contiguous chunks. */

@@ -3,7 +3,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "gguf.h"
@@ -54,17 +56,37 @@ char *read_file(const char *path, size_t *len) {
     return b;
 }
 
-/* The demo model committed with the sources (examples/models/...), found
- * through the source path compiled in, or DSV3_DEFAULT_MODEL at run time. */
+static int has_config(const char *dir) {
+    char p[4200];
+    struct stat st;
+    return snprintf(p, sizeof p, "%s/config.json", dir) < (int)sizeof p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The demo model, first found of: $DSV3_MODEL (a model the user picked,
+ * which need not be the demo); the installed copy beside this executable
+ * (bin/../share/dsv3/models/..., so an installed dsv3 works without its
+ * source tree and wherever the prefix is moved); the source tree's copy
+ * (a build that was not installed). */
 const char *cli_default_model(void) {
-    const char *env = getenv("DSV3_DEFAULT_MODEL");
+    const char *env = getenv("DSV3_MODEL");
     if (env && *env) return env;
-#ifdef DSV3_DEFAULT_MODEL_DIR
-    FILE *f = fopen(DSV3_DEFAULT_MODEL_DIR "/config.json", "rb");
-    if (f) {
-        fclose(f);
-        return DSV3_DEFAULT_MODEL_DIR;
+#ifdef DSV3_INSTALLED_MODEL_REL
+    static char installed[4200];
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            if (snprintf(installed, sizeof installed, "%s/%s", exe, DSV3_INSTALLED_MODEL_REL) < (int)sizeof installed &&
+                has_config(installed))
+                return installed;
+        }
     }
+#endif
+#ifdef DSV3_DEFAULT_MODEL_DIR
+    if (has_config(DSV3_DEFAULT_MODEL_DIR)) return DSV3_DEFAULT_MODEL_DIR;
 #endif
     return NULL;
 }

@@ -16,6 +16,7 @@
 #endif
 
 #include "cli.h"
+#include "options.h"
 #include "dsv3.h"
 
 static double now_s(void) {
@@ -219,31 +220,120 @@ static double bw_measure(bw_probe *bw) {
     return best;
 }
 
+/* ---- --mtp: plain vs speculative decoding through dsv3_generate ---- */
+
+typedef struct mtp_ids {
+    int32_t *ids;
+    int n, cap;
+} mtp_ids;
+
+static int mtp_collect(void *user, int32_t token, const char *piece, size_t len) {
+    (void)piece;
+    (void)len;
+    mtp_ids *c = user;
+    if (token >= 0 && c->n < c->cap) c->ids[c->n++] = token;
+    return 0;
+}
+
+/* Greedy decoding of n_gen tokens after the prompt on a fresh session,
+ * plainly (depth 0) or with MTP drafts; the generated ids go to out. */
+static int mtp_run(dsv3_model *m, const struct dsv3_session_params *sp0, int32_t vocab, const int32_t *prompt, int n_prompt,
+                   int n_gen, int depth, mtp_ids *out, struct dsv3_generate_result *res) {
+    struct dsv3_session_params sp = *sp0;
+    sp.mtp = 1;
+    dsv3_session *s = NULL;
+    char err[512];
+    int rc = dsv3_session_create(m, &sp, &s, err, sizeof err);
+    if (rc) { fprintf(stderr, "dsv3 bench: %s\n", err); return rc; }
+    struct dsv3_sampler_params smp_p;
+    dsv3_sampler_params_init(&smp_p, sizeof smp_p);
+    smp_p.temperature = 0;
+    dsv3_sampler *smp = NULL;
+    rc = dsv3_sampler_create(&smp_p, vocab, &smp);
+    struct dsv3_generate_params gp;
+    dsv3_generate_params_init(&gp, sizeof gp);
+    gp.max_tokens = n_gen;
+    gp.stop_at_eos = 0; /* the same number of tokens every run */
+    gp.on_token = mtp_collect;
+    gp.user = out;
+    gp.mtp = depth ? DSV3_MTP_AUTO : DSV3_MTP_OFF;
+    gp.mtp_depth = depth;
+    out->n = 0;
+    memset(res, 0, sizeof *res);
+    res->struct_size = sizeof *res;
+    if (!rc) rc = dsv3_generate(s, NULL, smp, prompt, (size_t)n_prompt, &gp, res);
+    if (rc) fprintf(stderr, "dsv3 bench: %s (%s)\n", dsv3_session_last_error(s), dsv3_status_string(rc));
+    dsv3_sampler_free(smp);
+    dsv3_session_free(s);
+    return rc;
+}
+
+/* The prompt for --mtp: real text (-f FILE, else the model directory's
+ * heldout.txt) tokenized with the model's tokenizer, at most max tokens;
+ * NULL when there is none (the synthetic prompt is used). */
+static int32_t *mtp_prompt(const char *model, const char *file, int max, int *n, const char **source) {
+    char path[4096];
+    if (!file) {
+        snprintf(path, sizeof path, "%s/heldout.txt", model);
+        FILE *f = fopen(path, "rb");
+        if (!f) return NULL;
+        fclose(f);
+        file = path;
+    }
+    size_t len = 0;
+    char *text = read_file(file, &len);
+    if (!text) { fprintf(stderr, "dsv3 bench: cannot read %s\n", file); return NULL; }
+    dsv3_tokenizer *tok = NULL;
+    int32_t *ids = NULL;
+    size_t cnt = 0;
+    if (dsv3_tokenizer_load(model, &tok, NULL, 0) == DSV3_OK) {
+        unsigned fl = dsv3_tokenizer_add_bos(tok) ? DSV3_TOKENIZE_ADD_BOS : 0;
+        dsv3_tokenize(tok, text, len, fl, NULL, 0, &cnt); /* the count */
+        ids = cnt ? malloc(sizeof *ids * cnt) : NULL;
+        if (ids && dsv3_tokenize(tok, text, len, fl, ids, cnt, &cnt) != DSV3_OK) { free(ids); ids = NULL; }
+    } else {
+        fprintf(stderr, "dsv3 bench: %s has no tokenizer for the prompt file\n", model);
+    }
+    dsv3_tokenizer_free(tok);
+    free(text);
+    if (!ids) return NULL;
+    *n = cnt < (size_t)max ? (int)cnt : max;
+    *source = file == path ? "heldout.txt" : "file";
+    return ids;
+}
+
 /* --kv-type: "f32" | "f16" | "q8_0" -> DSV3_KV_*, -1 if unknown. */
 static int kv_type_arg(const char *s) {
     return !strcmp(s, "f32") ? DSV3_KV_F32 : !strcmp(s, "f16") ? DSV3_KV_F16 : !strcmp(s, "q8_0") ? DSV3_KV_Q8_0 : -1;
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *backend = "auto", *kv_name = "f32";
-    int n_prompt = 512, n_gen = 128, threads = 0, as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--json")) { as_json = 1; continue; }
-        if (!v) { fprintf(stderr, "dsv3 bench: option %s needs a value (or is unknown)\n", a); return 2; }
-        if (!strcmp(a, "-m")) model = v;
-        else if (!strcmp(a, "-p")) n_prompt = atoi(v);
-        else if (!strcmp(a, "-n")) n_gen = atoi(v);
-        else if (!strcmp(a, "-t")) threads = atoi(v);
-        else if (!strcmp(a, "--backend")) backend = v;
-        else if (!strcmp(a, "--kv-type")) kv_name = v;
-        else { fprintf(stderr, "dsv3 bench: unknown option %s\n", a); return 2; }
-        i++;
-    }
-    if (!model || n_prompt < 1 || n_gen < 1 || kv_type_arg(kv_name) < 0) {
-        fprintf(stderr, "usage: dsv3 bench -m PATH [-p 512] [-n 128] [-t N] [--backend NAME] [--kv-type f32|f16|q8_0] [--json]\n");
-        return 2;
-    }
+    const char *model = NULL, *backend = "auto", *prompt_file = NULL;
+    int n_prompt = 512, n_gen = 128, threads = 0, as_json = 0, kv = 0, mtp = 0, mtp_depth = 0;
+    static const char *const kv_names[] = {"f32", "f16", "q8_0"};
+    const cli_opt opts[] = {
+        OPT_STR("--model", "-m", &model, "PATH", "model directory or .gguf file"),
+        OPT_INT("--prompt", "-p", &n_prompt, 1, 1000000, "N", "prompt tokens to process"),
+        OPT_INT("--n-predict", "-n", &n_gen, 1, 1000000, "N", "tokens to decode"),
+        OPT_INT("--threads", "-t", &threads, 0, 1024, "N", "worker threads, 0 = all cores"),
+        OPT_STR("--backend", NULL, &backend, "NAME", "compute backend (dsv3 backends lists them)"),
+        OPT_CHOICE("--kv-type", NULL, &kv, "f32|f16|q8_0", "KV cache storage"),
+        OPT_FLAG("--json", NULL, &as_json, "one JSON object on stdout"),
+        OPT_FLAG("--mtp", NULL, &mtp, "also decode greedily with MTP drafts and without, from a real prompt"),
+        OPT_INT("--mtp-depth", NULL, &mtp_depth, 1, DSV3_MTP_MAX_DEPTH, "K", "tokens drafted per main step (implies --mtp)"),
+        OPT_STR("--file", "-f", &prompt_file, "FILE", "prompt text for --mtp (default: the model directory's heldout.txt)"),
+    };
+    const cli_cmd cmd = {"bench", "[-m PATH] [-p N] [-n N] [-t N] [--backend NAME] [--kv-type T] [--json] [--mtp [--mtp-depth K] [-f FILE]]",
+                         "Prefill and decode speed, the weight bytes each decoded token streams, this machine's\n"
+                         "read bandwidth and decode as a share of that roofline. Without -m: the demo model.",
+                         "  dsv3 bench -p 64 -n 32\n  dsv3 bench -m model.gguf -t 8 --json", opts, (int)(sizeof opts / sizeof opts[0])};
+    int pr = cli_parse(&cmd, argc, argv);
+    if (pr) return pr == 1 ? 0 : 2;
+    const char *kv_name = kv_names[kv];
+    if (mtp_depth) mtp = 1;
+    if (prompt_file && !mtp) return cli_usage_error(&cmd, "-f FILE gives the prompt of --mtp");
+    if (!model) model = cli_default_model();
+    if (!model) return cli_usage_error(&cmd, "-m PATH is required (no demo model found)");
     struct dsv3_model_params mp;
     dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
@@ -254,6 +344,16 @@ int cmd_bench(int argc, char **argv) {
     if (rc) { fprintf(stderr, "dsv3 bench: %s\n", err); return 1; }
     struct dsv3_model_info info = {.struct_size = sizeof info};
     dsv3_model_get_info(m, &info);
+    /* --mtp decodes from real text: its tokens replace the synthetic prompt */
+    const char *prompt_src = "synthetic";
+    int32_t *text_ids = NULL;
+    if (mtp) {
+        int nt = 0;
+        text_ids = mtp_prompt(model, prompt_file, n_prompt, &nt, &prompt_src);
+        if (!text_ids && prompt_file) { dsv3_model_free(m); return 1; }
+        if (!text_ids) fprintf(stderr, "dsv3 bench: no prompt text for --mtp (-f FILE); using the synthetic prompt\n");
+        if (text_ids) n_prompt = nt;
+    }
     struct dsv3_session_params sp;
     dsv3_session_params_init(&sp, sizeof sp);
     sp.n_ctx = n_prompt + n_gen + 1;
@@ -267,6 +367,8 @@ int cmd_bench(int argc, char **argv) {
     float *logits = malloc(sizeof(float) * (size_t)info.vocab_size);
     uint64_t x = 12345;
     for (int i = 0; i < n_prompt; i++) { x = x * 6364136223846793005ull + 1442695040888963407ull; tok[i] = (int32_t)((x >> 33) % (uint64_t)info.vocab_size); }
+    if (text_ids) memcpy(tok, text_ids, sizeof *tok * (size_t)n_prompt);
+    free(text_ids);
 
     /* Bandwidth probes: before prefill, between prefill and decode, between
      * decode segments and after decode; the probes are not timed as work. */
@@ -297,6 +399,27 @@ int cmd_bench(int argc, char **argv) {
     if (rc) { fprintf(stderr, "dsv3 bench: %s\n", dsv3_session_last_error(s)); }
     bw_measure(&bw);
     bw_free(&bw);
+
+    /* --mtp: the same greedy decoding through dsv3_generate, plainly and
+     * with MTP drafts, one after the other on fresh sessions. */
+    struct dsv3_generate_result mres[2];
+    memset(mres, 0, sizeof mres);
+    int mtp_same = 0;
+    if (mtp && !rc) {
+        mtp_ids out[2];
+        for (int k = 0; k < 2; k++) out[k] = (mtp_ids){malloc(sizeof(int32_t) * (size_t)n_gen), 0, n_gen};
+        for (int k = 0; k < 2 && !rc; k++)
+            rc = out[k].ids ? mtp_run(m, &sp, info.vocab_size, tok, n_prompt, n_gen, k ? (mtp_depth ? mtp_depth : 1) : 0, &out[k], &mres[k])
+                            : DSV3_ERR_NO_MEMORY;
+        mtp_same = !rc && out[0].n == out[1].n && !memcmp(out[0].ids, out[1].ids, sizeof(int32_t) * (size_t)out[0].n);
+        if (!rc && !mres[1].mtp_depth) fprintf(stderr, "dsv3 bench: --mtp: the model has no MTP layer; both runs decoded plainly\n");
+        free(out[0].ids);
+        free(out[1].ids);
+    }
+    const struct dsv3_generate_result *mp0 = &mres[0], *mp1 = &mres[1];
+    const double m_acc = mp1->n_drafted ? (double)mp1->n_accepted / mp1->n_drafted : 0;
+    const double m_tps = mp1->n_main_steps ? (double)mp1->n_generated / mp1->n_main_steps : 0;
+    const double m_speed = mp0->generate_tokens_per_s > 0 ? mp1->generate_tokens_per_s / mp0->generate_tokens_per_s : 0;
     double bw_gbs = bw.max_gbs, bw_min = bw.min_gbs; /* 0 if no probe ran */
     double pf = n_prompt / t_prefill, dc = n_gen / t_decode;
     double bpt = (double)info.decode_bytes_per_token;
@@ -319,6 +442,12 @@ int cmd_bench(int argc, char **argv) {
                model, info.backend, info.n_threads, info.weight_dtype, n_prompt, n_gen, pf, dc, bpt, bw_gbs, pct, kv_name,
                (unsigned long long)dsv3_session_kv_bytes_per_token(s), bw_min, bw_gbs, bw.n_probes);
         if (f.found) printf(", \"full_model_bytes_per_token\": %.0f, \"full_model_decode_tokens_per_s\": %.4f", full_bpt, full_dc);
+        if (mtp)
+            printf(", \"prompt\": \"%s\", \"mtp_depth\": %d, \"mtp_plain_decode_tokens_per_s\": %.3f, \"mtp_decode_tokens_per_s\": %.3f, "
+                   "\"mtp_speedup\": %.3f, \"mtp_acceptance\": %.4f, \"mtp_tokens_per_step\": %.3f, \"mtp_drafted\": %d, "
+                   "\"mtp_accepted\": %d, \"mtp_main_steps\": %d, \"mtp_identical\": %s",
+                   prompt_src, mp1->mtp_depth, mp0->generate_tokens_per_s, mp1->generate_tokens_per_s, m_speed, m_acc, m_tps,
+                   mp1->n_drafted, mp1->n_accepted, mp1->n_main_steps, mtp_same ? "true" : "false");
         printf("}\n");
     } else {
         printf("model           %s (%s, %s weights)\n", model, info.architecture, info.weight_dtype);
@@ -334,6 +463,11 @@ int cmd_bench(int argc, char **argv) {
         if (f.found)
             printf("full model      %d layers, %d experts: %.1f GiB/token -> predicted decode %.4f tokens/s\n", f.layers,
                    f.experts, full_bpt / 1073741824.0, full_dc);
+        if (mtp)
+            printf("mtp             depth %d, %s prompt: %d/%d drafts accepted (%.1f %%), %.2f tokens/step; decode %.2f tokens/s "
+                   "vs %.2f plain (x%.2f); same tokens: %s\n",
+                   mp1->mtp_depth, prompt_src, mp1->n_accepted, mp1->n_drafted, 100.0 * m_acc, m_tps, mp1->generate_tokens_per_s,
+                   mp0->generate_tokens_per_s, m_speed, mtp_same ? "yes" : "NO");
     }
     free(tok);
     free(logits);

@@ -42,11 +42,14 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "cli.h"
+#include "convert.h"
+#include "options.h"
 #include "config.h"
 #include "cpu/pool.h"
 #include "dsv3.h"
@@ -128,7 +131,7 @@ typedef struct otensor {
 
 typedef struct plan {
     const dsv3_config *c;
-    st_set *st;
+    const convert_src *src;
     int want;          /* --type */
     int keep_mtp;
     int fp8_br, fp8_bc;
@@ -151,14 +154,14 @@ static int plan_fail(plan *p, const char *fmt, ...) {
 }
 
 static void mark_used(plan *p, const st_tensor *t) {
-    if (t) p->used[t - st_at(p->st, 0)] = 1;
+    if (t) p->used[t - p->src->at(p->src->ctx, 0)] = 1;
 }
 
 static size_t st_elem(int dt) { return st_dtype_size(dt); }
 
 /* Find an HF tensor, check its dtype and shape, and set up its view. */
 static int get_src(plan *p, const char *name, int64_t rows, int64_t cols, int vector, src *out) {
-    const st_tensor *t = st_find(p->st, name);
+    const st_tensor *t = p->src->find(p->src->ctx, name);
     memset(out, 0, sizeof *out);
     if (!t) return plan_fail(p, "tensor '%s' is missing from the checkpoint", name);
     int ok = vector ? t->n_dims == 1 && t->shape[0] == cols : t->n_dims == 2 && t->shape[0] == rows && t->shape[1] == cols;
@@ -176,7 +179,7 @@ static int get_src(plan *p, const char *name, int64_t rows, int64_t cols, int ve
     if (t->dtype == ST_F8_E4M3) {
         char sname[320];
         snprintf(sname, sizeof sname, "%s_scale_inv", name);
-        const st_tensor *s = st_find(p->st, sname);
+        const st_tensor *s = p->src->find(p->src->ctx, sname);
         int64_t sr = (rows + p->fp8_br - 1) / p->fp8_br, sc = (cols + p->fp8_bc - 1) / p->fp8_bc;
         if (!s) return plan_fail(p, "FP8 tensor '%s' has no scale tensor '%s'", name, sname);
         if ((s->dtype != ST_F32 && s->dtype != ST_BF16) || s->n_dims != 2 || s->shape[0] != sr || s->shape[1] != sc)
@@ -256,10 +259,10 @@ static int role_applies(const plan *p, const gguf_name_role *r, int il, const ch
     case GN_DENSE: return !moe;
     case GN_MOE: return moe;
     case GN_MOE_OPTIONAL: /* the selection bias: required by noaux_tc */
-        return moe && (st_find(p->st, hf_name) != NULL || c->topk_method == DSV3_TOPK_NOAUX_TC);
+        return moe && (p->src->find(p->src->ctx, hf_name) != NULL || c->topk_method == DSV3_TOPK_NOAUX_TC);
     case GN_SHARED: return moe && c->n_shared_experts > 0;
     case GN_MTP: return mtp;
-    case GN_MTP_OPTIONAL: return mtp && st_find(p->st, hf_name) != NULL;
+    case GN_MTP_OPTIONAL: return mtp && p->src->find(p->src->ctx, hf_name) != NULL;
     default: return 0;
     }
 }
@@ -338,7 +341,7 @@ static int build_plan(plan *p, int *n_dropped_mtp) {
     const dsv3_config *c = p->c;
     size_t ng, nl;
     const gguf_name_role *g = gguf_names_global(&ng), *l = gguf_names_layer(&nl);
-    p->used = calloc(st_count(p->st) + 1, 1);
+    p->used = calloc(p->src->count(p->src->ctx) + 1, 1);
     if (!p->used) return plan_fail(p, "out of memory");
     for (size_t i = 0; i < ng; i++)
         if (!plan_role(p, &g[i], -1)) return 0;
@@ -348,8 +351,8 @@ static int build_plan(plan *p, int *n_dropped_mtp) {
             if (!plan_role(p, &l[i], il)) return 0;
     /* Every checkpoint tensor must have gone somewhere. */
     *n_dropped_mtp = 0;
-    for (size_t i = 0; i < st_count(p->st); i++) {
-        const st_tensor *t = st_at(p->st, i);
+    for (size_t i = 0; i < p->src->count(p->src->ctx); i++) {
+        const st_tensor *t = p->src->at(p->src->ctx, i);
         if (p->used[i] || gguf_names_ignorable(t->name)) continue;
         int il = layer_of(t->name);
         if (!p->keep_mtp && il >= c->n_layers) { (*n_dropped_mtp)++; continue; }
@@ -460,6 +463,7 @@ typedef struct progress {
     uint64_t total, done;
     double t0, last;
     int tty, quiet, last_decile;
+    const char *label;
 } progress;
 
 static void show(progress *pr, const char *name, int final) {
@@ -483,7 +487,7 @@ static void show(progress *pr, const char *name, int final) {
         int decile = (int)(frac * 10.0);
         if (!final && decile <= pr->last_decile) return;
         pr->last_decile = decile;
-        fprintf(stderr, "dsv3 convert: %3d%% %.1f/%.1f MiB %.1f MB/s %s\n", (int)(100.0 * frac),
+        fprintf(stderr, "%s: %3d%% %.1f/%.1f MiB %.1f MB/s %s\n", pr->label, (int)(100.0 * frac),
                 (double)pr->done / 1048576.0, (double)pr->total / 1048576.0, rate / 1e6, final ? "done" : name);
     }
 }
@@ -563,8 +567,25 @@ static const unsigned char *rows_at(const seg *g, int64_t r0) {
 }
 static size_t rows_bytes(const seg *g, int64_t n) { return (size_t)n * (size_t)g->s.cols * st_elem(g->s.t->dtype); }
 
+/* Produced (not mapped) tensors: load a segment's source before its rows
+ * are read; madvise is for mappings only (on heap memory DONTNEED would
+ * zero pages that are still in use). */
+static int load_seg(const plan *p, const seg *g, dsv3_err *e) {
+    char msg[256] = "";
+    if (p->src->load(p->src->ctx, g->s.t, msg, sizeof msg) ||
+        (g->s.scale && p->src->load(p->src->ctx, g->s.scale, msg, sizeof msg)))
+        return err_set(e, DSV3_ERR_NO_MEMORY, "%s", msg[0] ? msg : "cannot produce a tensor");
+    return DSV3_OK;
+}
+
+static void unload_seg(const plan *p, const seg *g) {
+    p->src->unload(p->src->ctx, g->s.t);
+    if (g->s.scale) p->src->unload(p->src->ctx, g->s.scale);
+}
+
 static int convert_tensors(plan *p, wqueue *q, dsv3_pool *pool, progress *pr, dsv3_err *e) {
     const int nth = dsv3_pool_size(pool);
+    const int mapped = p->src->load == NULL;
     float *scratch = NULL, *block = NULL;
     size_t scratch_cap = 0, block_cap = 0;
     int rc = DSV3_OK, slot = 0;
@@ -596,8 +617,9 @@ static int convert_tensors(plan *p, wqueue *q, dsv3_pool *pool, progress *pr, ds
             }
             chunk k = {.p = p, .g = g, .wtype = t->wtype, .row_bytes = row_bytes, .scratch = scratch,
                        .scratch_n = scr, .block = block};
+            if (!mapped && (rc = load_seg(p, g, e)) != DSV3_OK) break;
             /* read ahead the first chunk's rows (the whole block for k_b) */
-            release(rows_at(g, 0), rows_bytes(g, g->transpose ? g->nrows : (per < out_rows ? per : out_rows)),
+            if (mapped) release(rows_at(g, 0), rows_bytes(g, g->transpose ? g->nrows : (per < out_rows ? per : out_rows)),
                     MADV_WILLNEED);
             if (g->transpose) {
                 k.phase = 0;
@@ -614,7 +636,7 @@ static int convert_tensors(plan *p, wqueue *q, dsv3_pool *pool, progress *pr, ds
                     else *e = q->err;
                     break;
                 }
-                if (!g->transpose && k.r1 < out_rows) /* read ahead the next chunk while this one runs */
+                if (mapped && !g->transpose && k.r1 < out_rows) /* read ahead the next chunk while this one runs */
                     release(rows_at(g, k.r1), rows_bytes(g, k.r1 + per < out_rows ? per : out_rows - k.r1),
                             MADV_WILLNEED);
                 k.dst = q->buf[slot];
@@ -626,16 +648,22 @@ static int convert_tensors(plan *p, wqueue *q, dsv3_pool *pool, progress *pr, ds
                 }
                 give_slot(q, slot, n);
                 slot ^= 1;
-                if (!g->transpose) /* these source rows are done */
+                if (mapped && !g->transpose) /* these source rows are done */
                     release(rows_at(g, k.r0), rows_bytes(g, k.r1 - k.r0), MADV_DONTNEED);
                 pr->done += g->transpose ? (uint64_t)rows_bytes(g, g->nrows) * (uint64_t)(k.r1 - k.r0) / (uint64_t)out_rows
                                          : (uint64_t)rows_bytes(g, k.r1 - k.r0);
                 show(pr, t->name, 0);
             }
+            /* an expert stack: one expert's source at a time */
+            if (!mapped && (si + 1 == t->seg0 + t->nseg || p->s[si + 1].s.t != g->s.t)) unload_seg(p, g);
         }
         /* The tensor is done: drop its source pages (and scales) from our mapping. */
         for (size_t si = t->seg0; si < t->seg0 + t->nseg; si++) {
             const seg *g = &p->s[si];
+            if (!mapped) {
+                unload_seg(p, g);
+                continue;
+            }
             release(g->s.t->data, (size_t)g->s.t->nbytes, MADV_DONTNEED);
             if (g->s.scale) release(g->s.scale->data, (size_t)g->s.scale->nbytes, MADV_DONTNEED);
         }
@@ -906,10 +934,157 @@ done:
 
 /* ---- the command ------------------------------------------------------------------------------------ */
 
-static void usage_convert(FILE *f) {
-    fprintf(f, "usage: dsv3 convert -m HF_DIR -o OUT.gguf --type Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32\n"
-               "                    [--keep-mtp] [-t N] [--quiet]\n");
+int convert_type_index(const char *name) {
+    for (int i = 0; i < N_USER_TYPES; i++)
+        if (!strcasecmp(name, TYPES[i].name)) return i;
+    return -1;
 }
+
+const char *convert_type_names(void) { return "Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32"; }
+
+/* Fail before writing when the output's file system cannot hold it. */
+static int room_for(const char *label, const char *out, uint64_t bytes) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    struct statvfs v;
+    if (statvfs(dir, &v) != 0) return 1;
+    uint64_t avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+    if (avail >= bytes) return 1;
+    fprintf(stderr, "%s: %s has %.1f MiB free; %s needs %.1f MiB\n", label, dir, (double)avail / 1048576.0, out,
+            (double)bytes / 1048576.0);
+    return 0;
+}
+
+int convert_run(const convert_job *j) {
+    const dsv3_config *c = j->cfg;
+    const char *L = j->label;
+    const int ti = j->type;
+    int threads = j->threads;
+    if (threads > 1024) threads = 1024;
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)(n < 256 ? n : 256) : 1;
+    }
+    for (int i = 0; i < 256; i++) g_fp8[i] = dsv3_fp8e4m3_to_f32((uint8_t)i);
+    if (c->moe_layer_freq != 1 && c->n_routed_experts > 0) {
+        fprintf(stderr, "%s: moe_layer_freq = %d cannot be expressed in a deepseek2 GGUF (only 1)\n", L, c->moe_layer_freq);
+        return 1;
+    }
+    if (j->keep_mtp && c->n_mtp_layers == 0) {
+        fprintf(stderr, "%s: --keep-mtp: the checkpoint has no MTP layer (num_nextn_predict_layers = 0)\n", L);
+        return 1;
+    }
+    if (c->has_yarn && c->yarn_mscale != c->yarn_mscale_all_dim)
+        fprintf(stderr, "%s: warning: rope_scaling.mscale (%g) != mscale_all_dim (%g); GGUF keeps only "
+                "mscale_all_dim (llama.cpp assumes they are equal)\n", L, c->yarn_mscale, c->yarn_mscale_all_dim);
+    plan p;
+    memset(&p, 0, sizeof p);
+    p.c = c;
+    p.src = &j->src;
+    p.want = TYPES[ti].wtype;
+    p.keep_mtp = j->keep_mtp;
+    p.fp8_br = c->fp8_block_rows ? c->fp8_block_rows : 128;
+    p.fp8_bc = c->fp8_block_cols ? c->fp8_block_cols : 128;
+    dsv3_err e;
+    err_clear(&e);
+    gguf_writer *w = NULL;
+    dsv3_pool *pool = NULL;
+    char *tmp = NULL;
+    int status = 1, dropped = 0, rc = 0;
+    if (!build_plan(&p, &dropped)) {
+        fprintf(stderr, "%s: %s: %s\n", L, j->in_name, p.err);
+        goto done;
+    }
+    if (dropped)
+        fprintf(stderr, "%s: leaving out the MTP layer (%d tensors); --keep-mtp keeps it\n", L, dropped);
+    if (p.n_fallback)
+        fprintf(stderr, "%s: %d tensor%s whose rows the %s block does not divide stored as a fallback type\n", L,
+                p.n_fallback, p.n_fallback == 1 ? "" : "s", TYPES[ti].name);
+
+    w = gguf_writer_new();
+    if (!w) { fprintf(stderr, "%s: out of memory\n", L); goto done; }
+    set_model_kvs(w, c, j->keep_mtp, TYPES[ti].ftype, j->model_name, j->origin);
+    if (j->tokenizer_dir) {
+        char why[512];
+        int tr = add_tokenizer(w, j->tokenizer_dir, c->vocab_size, why, sizeof why);
+        if (tr < 0) { fprintf(stderr, "%s: tokenizer: %s\n", L, why); goto done; }
+        if (tr == 0) {
+            fprintf(stderr, "%s: warning: no tokenizer in the GGUF (tokenizer.ggml.model = none): %s\n", L, why);
+            gguf_writer_set_str(w, "tokenizer.ggml.model", "none", 4);
+        } else if (why[0]) {
+            fprintf(stderr, "%s: warning: %s\n", L, why);
+        }
+    } else {
+        gguf_writer_set_str(w, "tokenizer.ggml.model", "none", 4);
+    }
+    uint64_t in_total = 0;
+    for (size_t i = 0; i < p.nt && !rc; i++) {
+        uint64_t nb = 0;
+        rc = gguf_writer_add_tensor(w, p.t[i].name, wtype_to_ggml(p.t[i].wtype), p.t[i].n_dims, p.t[i].ne, &nb);
+        in_total += p.t[i].in_bytes;
+    }
+    if (rc) { fprintf(stderr, "%s: cannot lay out the tensors (%s)\n", L, dsv3_status_string(rc)); goto done; }
+    size_t olen = strlen(j->out);
+    tmp = malloc(olen + 8);
+    pool = dsv3_pool_create(threads);
+    if (!tmp || !pool) { fprintf(stderr, "%s: out of memory or threads\n", L); goto done; }
+    snprintf(tmp, olen + 8, "%s.part", j->out);
+    rc = gguf_writer_begin(w, tmp, &e);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", L, e.msg);
+        remove(tmp);
+        goto done;
+    }
+    /* the size is known once the tensors are laid out: say it before the
+     * long part, and stop now when the disk cannot hold it */
+    const uint64_t out_bytes = gguf_writer_file_size(w);
+    if (!j->quiet)
+        fprintf(stderr, "%s: %s -> %s: %zu tensors, %s, %.1f MiB in, expected output %.1f MiB, %d thread%s\n", L,
+                j->in_name, j->out, p.nt, TYPES[ti].name, (double)in_total / 1048576.0, (double)out_bytes / 1048576.0,
+                threads, threads == 1 ? "" : "s");
+    if (!room_for(L, j->out, out_bytes)) {
+        remove(tmp);
+        goto done;
+    }
+    progress pr = {.total = in_total, .t0 = now_s(), .tty = isatty(2), .quiet = j->quiet, .last_decile = -1, .label = L};
+    rc = write_tensors(&p, w, pool, &pr, &e);
+    if (!rc) rc = gguf_writer_finish(w, &e);
+    if (rc) {
+        if (pr.tty && !j->quiet) fputc('\n', stderr);
+        fprintf(stderr, "%s: %s\n", L, e.msg);
+        remove(tmp);
+        goto done;
+    }
+    if (rename(tmp, j->out) != 0) {
+        fprintf(stderr, "%s: cannot rename %s to %s: %s\n", L, tmp, j->out, strerror(errno));
+        remove(tmp);
+        goto done;
+    }
+    show(&pr, "", 1);
+    double secs = now_s() - pr.t0;
+    fprintf(stderr, "%s: wrote %s: %zu tensors, %.1f MiB, from %.1f MiB of input in %.2f s (%.1f MB/s)\n", L, j->out,
+            p.nt, (double)gguf_writer_file_size(w) / 1048576.0, (double)in_total / 1048576.0, secs,
+            secs > 0 ? (double)in_total / secs / 1e6 : 0.0);
+    status = 0;
+done:
+    gguf_writer_free(w);
+    dsv3_pool_free(pool);
+    free(tmp);
+    free(p.t);
+    free(p.s);
+    free(p.used);
+    return status;
+}
+
+/* ---- the command: a mapped checkpoint directory ---- */
+
+static const st_tensor *map_find(void *ctx, const char *name) { return st_find(ctx, name); }
+static size_t map_count(void *ctx) { return st_count(ctx); }
+static const st_tensor *map_at(void *ctx, size_t i) { return st_at(ctx, i); }
 
 static const char *base_name(const char *path, char *buf, size_t n) {
     size_t len = strlen(path);
@@ -923,30 +1098,25 @@ static const char *base_name(const char *path, char *buf, size_t n) {
 int cmd_convert(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *type = NULL;
     int keep_mtp = 0, threads = 0, quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--keep-mtp")) { keep_mtp = 1; continue; }
-        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { quiet = 1; continue; }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_convert(stdout); return 0; }
-        if (!v) { fprintf(stderr, "dsv3 convert: option %s needs a value (or is unknown)\n", a); usage_convert(stderr); return 2; }
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) in = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--type")) type = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = atoi(v);
-        else { fprintf(stderr, "dsv3 convert: unknown option %s\n", a); usage_convert(stderr); return 2; }
-        i++;
-    }
-    if (!in || !out || !type) { usage_convert(stderr); return 2; }
-    int ti = -1;
-    for (int i = 0; i < N_USER_TYPES; i++)
-        if (!strcasecmp(type, TYPES[i].name)) ti = i;
-    if (ti < 0) { fprintf(stderr, "dsv3 convert: --type %s is not one of the types listed\n", type); usage_convert(stderr); return 2; }
-    if (threads > 1024) threads = 1024;
-    if (threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (int)(n < 256 ? n : 256) : 1;
-    }
-    for (int i = 0; i < 256; i++) g_fp8[i] = dsv3_fp8e4m3_to_f32((uint8_t)i);
+    const cli_opt opts[] = {
+        OPT_STR("--model", "-m", &in, "HF_DIR", "Hugging Face checkpoint directory (required)"),
+        OPT_STR("--out", "-o", &out, "OUT.gguf", "the GGUF file to write (required)"),
+        OPT_STR("--type", NULL, &type, "Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32", "weight type (required)"),
+        OPT_FLAG("--keep-mtp", NULL, &keep_mtp, "keep the multi-token-prediction layer"),
+        OPT_INT("--threads", "-t", &threads, 0, 1024, "N", "quantizing threads, 0 = all cores"),
+        OPT_FLAG("--quiet", "-q", &quiet, "no progress"),
+    };
+    const cli_cmd cmd = {"convert", "-m HF_DIR -o OUT.gguf --type T [--keep-mtp] [-t N] [--quiet]",
+                         "Convert a Hugging Face DeepSeek-V2/V3 checkpoint (F32, BF16, F16 or FP8) to a GGUF file that\n"
+                         "llama.cpp's deepseek2 loader accepts, quantizing every matrix to --type. Progress goes to\n"
+                         "stderr (a bar on a terminal, a line at every 10% otherwise).",
+                         "  dsv3 convert -m DeepSeek-V3 -o v3-q4k.gguf --type Q4_K --keep-mtp", opts,
+                         (int)(sizeof opts / sizeof opts[0])};
+    int pr = cli_parse(&cmd, argc, argv);
+    if (pr) return pr == 1 ? 0 : 2;
+    if (!in || !out || !type) return cli_usage_error(&cmd, "-m, -o and --type are required");
+    int ti = convert_type_index(type);
+    if (ti < 0) return cli_usage_error(&cmd, "--type %s is not one of %s", type, convert_type_names());
 
     /* config.json */
     char path[4096];
@@ -960,105 +1130,15 @@ int cmd_convert(int argc, char **argv) {
     if (!rc) rc = config_parse_hf(text, len, &cfg, &e);
     free(text);
     if (rc) { fprintf(stderr, "dsv3 convert: %s: %s\n", in, e.msg); return 1; }
-    if (cfg.moe_layer_freq != 1 && cfg.n_routed_experts > 0) {
-        fprintf(stderr, "dsv3 convert: moe_layer_freq = %d cannot be expressed in a deepseek2 GGUF (only 1)\n",
-                cfg.moe_layer_freq);
-        return 1;
-    }
-    if (keep_mtp && cfg.n_mtp_layers == 0) {
-        fprintf(stderr, "dsv3 convert: --keep-mtp: the checkpoint has no MTP layer (num_nextn_predict_layers = 0)\n");
-        return 1;
-    }
-    if (cfg.has_yarn && cfg.yarn_mscale != cfg.yarn_mscale_all_dim)
-        fprintf(stderr, "dsv3 convert: warning: rope_scaling.mscale (%g) != mscale_all_dim (%g); GGUF keeps only "
-                "mscale_all_dim (llama.cpp assumes they are equal)\n", cfg.yarn_mscale, cfg.yarn_mscale_all_dim);
-
-    plan p;
-    memset(&p, 0, sizeof p);
-    p.c = &cfg;
-    p.want = TYPES[ti].wtype;
-    p.keep_mtp = keep_mtp;
-    p.fp8_br = cfg.fp8_block_rows ? cfg.fp8_block_rows : 128;
-    p.fp8_bc = cfg.fp8_block_cols ? cfg.fp8_block_cols : 128;
-    rc = st_open_dir(in, 1, &p.st, &e);
+    st_set *st = NULL;
+    rc = st_open_dir(in, 1, &st, &e);
     if (rc) { fprintf(stderr, "dsv3 convert: %s\n", e.msg); return 1; }
-    gguf_writer *w = NULL;
-    dsv3_pool *pool = NULL;
-    char *tmp = NULL;
-    int status = 1, dropped = 0;
-    if (!build_plan(&p, &dropped)) {
-        fprintf(stderr, "dsv3 convert: %s: %s\n", in, p.err);
-        goto done;
-    }
-    if (dropped)
-        fprintf(stderr, "dsv3 convert: leaving out the MTP layer (%d tensors); --keep-mtp keeps it\n", dropped);
-    if (p.n_fallback)
-        fprintf(stderr, "dsv3 convert: %d tensor%s whose rows the %s block does not divide stored as a fallback type\n",
-                p.n_fallback, p.n_fallback == 1 ? "" : "s", TYPES[ti].name);
-
-    w = gguf_writer_new();
-    if (!w) { fprintf(stderr, "dsv3 convert: out of memory\n"); goto done; }
     char name[256];
-    set_model_kvs(w, &cfg, keep_mtp, TYPES[ti].ftype, base_name(in, name, sizeof name), cli_synth_origin(in));
-    char why[512];
-    int tr = add_tokenizer(w, in, cfg.vocab_size, why, sizeof why);
-    if (tr < 0) { fprintf(stderr, "dsv3 convert: tokenizer: %s\n", why); goto done; }
-    if (tr == 0) {
-        fprintf(stderr, "dsv3 convert: warning: no tokenizer in the GGUF (tokenizer.ggml.model = none): %s\n", why);
-        gguf_writer_set_str(w, "tokenizer.ggml.model", "none", 4);
-    } else if (why[0]) {
-        fprintf(stderr, "dsv3 convert: warning: %s\n", why);
-    }
-    uint64_t in_total = 0, out_total = 0;
-    for (size_t i = 0; i < p.nt && !rc; i++) {
-        uint64_t nb = 0;
-        rc = gguf_writer_add_tensor(w, p.t[i].name, wtype_to_ggml(p.t[i].wtype), p.t[i].n_dims, p.t[i].ne, &nb);
-        in_total += p.t[i].in_bytes;
-        out_total += nb;
-    }
-    size_t olen = strlen(out);
-    tmp = malloc(olen + 8);
-    pool = dsv3_pool_create(threads);
-    if (!tmp || !pool) { fprintf(stderr, "dsv3 convert: out of memory or threads\n"); goto done; }
-    snprintf(tmp, olen + 8, "%s.part", out);
-    rc = gguf_writer_begin(w, tmp, &e);
-    if (rc) {
-        fprintf(stderr, "dsv3 convert: %s\n", e.msg);
-        remove(tmp);
-        goto done;
-    }
-    if (!quiet)
-        fprintf(stderr, "dsv3 convert: %s -> %s: %zu tensors, %s, %.1f MiB in, %.1f MiB out, %d thread%s\n", in, out,
-                p.nt, TYPES[ti].name, (double)in_total / 1048576.0, (double)gguf_writer_file_size(w) / 1048576.0,
-                threads, threads == 1 ? "" : "s");
-    progress pr = {.total = in_total, .t0 = now_s(), .tty = isatty(2), .quiet = quiet, .last_decile = -1};
-    rc = write_tensors(&p, w, pool, &pr, &e);
-    if (!rc) rc = gguf_writer_finish(w, &e);
-    if (rc) {
-        if (pr.tty && !quiet) fputc('\n', stderr);
-        fprintf(stderr, "dsv3 convert: %s\n", e.msg);
-        remove(tmp);
-        goto done;
-    }
-    if (rename(tmp, out) != 0) {
-        fprintf(stderr, "dsv3 convert: cannot rename %s to %s: %s\n", tmp, out, strerror(errno));
-        remove(tmp);
-        goto done;
-    }
-    show(&pr, "", 1);
-    double secs = now_s() - pr.t0;
-    fprintf(stderr, "dsv3 convert: wrote %s: %zu tensors, %.1f MiB, from %.1f MiB of input in %.2f s (%.1f MB/s)\n",
-            out, p.nt, (double)gguf_writer_file_size(w) / 1048576.0, (double)in_total / 1048576.0, secs,
-            secs > 0 ? (double)in_total / secs / 1e6 : 0.0);
-    (void)out_total;
-    status = 0;
-done:
-    gguf_writer_free(w);
-    dsv3_pool_free(pool);
-    free(tmp);
-    free(p.t);
-    free(p.s);
-    free(p.used);
-    st_close(p.st);
+    convert_job j = {.label = "dsv3 convert", .in_name = in, .model_name = base_name(in, name, sizeof name),
+                     .tokenizer_dir = in, .out = out, .cfg = &cfg,
+                     .src = {map_find, map_count, map_at, NULL, NULL, st}, .origin = cli_synth_origin(in), .type = ti,
+                     .keep_mtp = keep_mtp, .threads = threads, .quiet = quiet};
+    int status = convert_run(&j);
+    st_close(st);
     return status;
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "dsv3.h"
 
 typedef struct opts {
@@ -13,26 +14,40 @@ typedef struct opts {
     int threads, all, no_mmap;
 } opts;
 
+/* 0: parsed; otherwise the exit status (0 after --help, 2 on a usage error). */
 static int parse(int argc, char **argv, opts *o, const char *cmd) {
     memset(o, 0, sizeof *o);
     o->backend = "auto";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--all")) { o->all = 1; continue; }
-        if (!strcmp(a, "--no-mmap")) { o->no_mmap = 1; continue; }
-        if (!v) { fprintf(stderr, "dsv3 %s: option %s needs a value (or is unknown)\n", cmd, a); return 0; }
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--backend")) o->backend = v;
-        else if (!strcmp(a, "--out") || !strcmp(a, "-o")) o->out = v;
-        else if (!strcmp(a, "--tokens")) o->tokens = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->threads = atoi(v);
-        else { fprintf(stderr, "dsv3 %s: unknown option %s\n", cmd, a); return 0; }
-        i++;
+    const int is_info = !strcmp(cmd, "info"), mtp = !strcmp(cmd, "mtp-logits");
+    const cli_opt all[] = {
+        OPT_STR("--model", "-m", &o->model, "PATH", "model directory or .gguf file"),
+        OPT_STR("--backend", NULL, &o->backend, "NAME", "compute backend (dsv3 backends lists them)"),
+        OPT_INT("--threads", "-t", &o->threads, 0, 1024, "N", "worker threads, 0 = all cores"),
+        OPT_FLAG("--no-mmap", NULL, &o->no_mmap, "read the weights into memory instead of mapping them"),
+        /* logits and mtp-logits only */
+        OPT_STR("--tokens", NULL, &o->tokens, "1,2,3", "input token ids (required)"),
+        OPT_STR("--out", "-o", &o->out, "FILE", "where the float32 logits go (required)"),
+        OPT_FLAG("--all", NULL, &o->all, "every position's logits, not only the last"),
+    };
+    const int n = is_info ? 4 : 7; /* mtp-logits writes every row anyway: --all is accepted, changes nothing */
+    cli_cmd c = {cmd, "[-m PATH] [--backend NAME] [-t N] [--no-mmap]",
+                 "Load a model and print its architecture, sizes and load time. Without -m: the demo model.",
+                 "  dsv3 info\n  dsv3 info -m model.gguf", all, n};
+    if (!is_info) {
+        c.usage = mtp ? "[-m PATH] --tokens 1,2,3 --out FILE [--backend NAME] [-t N]"
+                      : "[-m PATH] --tokens 1,2,3 --out FILE [--all] [--backend NAME] [-t N]";
+        c.about = mtp ? "Run the tokens through the model, then its multi-token-prediction layer; write the MTP\n"
+                        "layer's logits (one float32 row of vocab_size per token) to FILE."
+                      : "Run the tokens through the model and write the logits (float32, vocab_size per row;\n"
+                        "the last row, or every row with --all) to FILE.";
+        c.example = mtp ? "  dsv3 mtp-logits -m ckpt --tokens 1,2,3 --out mtp.bin" : "  dsv3 logits --tokens 1,2,3 --all --out logits.bin";
     }
+    int pr = cli_parse(&c, argc, argv);
+    if (pr) return pr == 1 ? -1 : 2;
     if (!o->model) o->model = cli_default_model(); /* the demo model that ships with dsv3 */
-    if (!o->model) { fprintf(stderr, "dsv3 %s: -m PATH is required (no demo model found)\n", cmd); return 0; }
-    return 1;
+    if (!o->model) return cli_usage_error(&c, "-m PATH is required (no demo model found)");
+    if (!is_info && (!o->tokens || !o->out)) return cli_usage_error(&c, "--tokens and --out are required");
+    return 0;
 }
 
 static double now_ms(void) {
@@ -60,12 +75,14 @@ static dsv3_model *load(const opts *o, const char *cmd) {
 
 int cmd_info(int argc, char **argv) {
     opts o;
-    if (!parse(argc, argv, &o, "info")) return 2;
+    int pr = parse(argc, argv, &o, "info");
+    if (pr) return pr < 0 ? 0 : pr;
     dsv3_model *m = load(&o, "info");
     if (!m) return 1;
     struct dsv3_model_info i;
     i.struct_size = sizeof i;
     dsv3_model_get_info(m, &i);
+    printf("model             %s\n", o.model);
     printf("architecture      %s\n", i.architecture);
     printf("backend           %s (%d thread%s)\n", i.backend, i.n_threads, i.n_threads == 1 ? "" : "s");
     printf("weights           %s, %.3f B parameters, %.1f MiB mapped\n", i.weight_dtype, i.n_params / 1e9,
@@ -97,8 +114,8 @@ static int write_out(const char *path, const float *v, size_t n) {
 static int run_logits(int argc, char **argv, int mtp) {
     const char *cmd = mtp ? "mtp-logits" : "logits";
     opts o;
-    if (!parse(argc, argv, &o, cmd)) return 2;
-    if (!o.tokens || !o.out) { fprintf(stderr, "dsv3 %s: --tokens and --out are required\n", cmd); return 2; }
+    int pr = parse(argc, argv, &o, cmd);
+    if (pr) return pr < 0 ? 0 : pr;
     int n;
     int32_t *tok = parse_tokens(o.tokens, &n);
     if (!tok) { fprintf(stderr, "dsv3 %s: --tokens must be a comma-separated list of integers\n", cmd); return 2; }

@@ -3,6 +3,7 @@
  * starts a fresh session with BOS and every text token in it is scored, so
  * the first tokens of a window see little context (as in llama.cpp's
  * default). Prints perplexity = exp(mean negative log-likelihood). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
+#include "progress.h"
 #include "dsv3.h"
 
 static double now_s(void) {
@@ -30,24 +33,27 @@ static double nll(const float *logits, int V, int target) {
 int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *backend = "auto";
     int ctx = 512, threads = 0;
-    for (int i = 1; i < argc; i += 2) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) { fprintf(stderr, "dsv3 perplexity: option %s needs a value (or is unknown)\n", a); return 2; }
-        if (!strcmp(a, "-m")) model = v;
-        else if (!strcmp(a, "-f")) file = v;
-        else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) ctx = atoi(v);
-        else if (!strcmp(a, "-t")) threads = atoi(v);
-        else if (!strcmp(a, "--backend")) backend = v;
-        else { fprintf(stderr, "dsv3 perplexity: unknown option %s\n", a); return 2; }
-    }
+    const cli_opt opts[] = {
+        OPT_STR("--model", "-m", &model, "PATH", "model directory or .gguf file"),
+        OPT_STR("--file", "-f", &file, "FILE", "the text to score (required)"),
+        OPT_INT("--ctx", "-c", &ctx, 2, 1 << 24, "N", "tokens per window (BOS included)"),
+        OPT_INT("--threads", "-t", &threads, 0, 1024, "N", "worker threads, 0 = all cores"),
+        OPT_STR("--backend", NULL, &backend, "NAME", "compute backend (dsv3 backends lists them)"),
+    };
+    const cli_cmd cmd = {"perplexity", "[-m PATH] -f FILE [--ctx N] [-t N] [--backend NAME]",
+                         "Perplexity (exp of the mean negative log-likelihood) of a text: the text is cut into\n"
+                         "windows of N tokens, each starting with BOS in a fresh context. Needs at least one\n"
+                         "scored token. Without -m: the demo model.",
+                         "  dsv3 perplexity -f examples/models/austen-v3-tiny/heldout.txt --ctx 256", opts,
+                         (int)(sizeof opts / sizeof opts[0])};
+    int pr = cli_parse(&cmd, argc, argv);
+    if (pr) return pr == 1 ? 0 : 2;
     model = model ? model : cli_default_model();
-    if (!model || !file || ctx < 2) {
-        fprintf(stderr, "usage: dsv3 perplexity -m PATH -f FILE [--ctx N] [-t N] [--backend NAME]\n");
-        return 2;
-    }
+    if (!model) return cli_usage_error(&cmd, "-m PATH is required (no demo model found)");
+    if (!file) return cli_usage_error(&cmd, "-f FILE is required");
     size_t len;
     char *text = read_file(file, &len);
-    if (!text) { fprintf(stderr, "dsv3 perplexity: cannot read %s\n", file); return 1; }
+    if (!text) { fprintf(stderr, "dsv3 perplexity: cannot read %s: %s\n", file, strerror(errno)); return 1; }
     char err[512];
     dsv3_tokenizer *tok = NULL;
     int rc = dsv3_tokenizer_load(model, &tok, err, sizeof err);
@@ -57,6 +63,16 @@ int cmd_perplexity(int argc, char **argv) {
     int32_t *ids = malloc(sizeof *ids * (n ? n : 1));
     rc = ids ? dsv3_tokenize(tok, text, len, 0, ids, n, &n) : DSV3_ERR_NO_MEMORY;
     free(text);
+    /* Scoring needs a token to predict: with BOS first, one text token
+     * will do; without a BOS, two. */
+    const size_t need = dsv3_tokenizer_bos(tok) >= 0 ? 1 : 2;
+    if (!rc && n < need) {
+        fprintf(stderr, "dsv3 perplexity: %s has %zu token%s; scoring needs at least %zu\n", file, n,
+                n == 1 ? "" : "s", need);
+        free(ids);
+        dsv3_tokenizer_free(tok);
+        return 1;
+    }
     struct dsv3_model_params mp;
     dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
@@ -82,6 +98,8 @@ int cmd_perplexity(int argc, char **argv) {
     int32_t *win = malloc(sizeof *win * (size_t)ctx);
     float *logits = malloc(sizeof(float) * (size_t)ctx * V);
     double sum = 0, t0 = now_s();
+    cli_progress prog;
+    cli_progress_start(&prog, "dsv3 perplexity", "tokens", n);
     long scored = 0;
     const size_t per = (size_t)ctx - (size_t)has_bos; /* text tokens per window */
     for (size_t at = 0; !rc && win && logits && at < n; at += per) {
@@ -93,12 +111,16 @@ int cmd_perplexity(int argc, char **argv) {
         rc = dsv3_session_step(s, win, (int32_t)w, logits, DSV3_STEP_LOGITS_ALL);
         /* logits row j predicts token j+1 */
         for (size_t j = 0; !rc && j + 1 < w; j++) { sum += nll(logits + j * (size_t)V, V, win[j + 1]); scored++; }
-        if (!rc) fprintf(stderr, "\r[%zu/%zu tokens] ppl %.4f", at + k, n, exp(sum / (scored ? scored : 1)));
+        if (!rc) {
+            char ppl[48];
+            snprintf(ppl, sizeof ppl, "ppl %.4f", exp(sum / (double)(scored ? scored : 1)));
+            cli_progress_update(&prog, at + k, ppl);
+        }
     }
     double dt = now_s() - t0;
-    if (rc) fprintf(stderr, "\ndsv3 perplexity: %s\n", s ? dsv3_session_last_error(s) : err);
+    cli_progress_end(&prog);
+    if (rc) fprintf(stderr, "dsv3 perplexity: %s\n", s ? dsv3_session_last_error(s) : err);
     else {
-        fprintf(stderr, "\n");
         printf("perplexity %.4f over %ld tokens (windows of %d), %.1f tokens/s\n", exp(sum / (double)scored), scored, ctx,
                (double)n / dt);
     }

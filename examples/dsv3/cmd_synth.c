@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
+#include "synth.h"
 
 /* ---- model shapes ------------------------------------------------------ */
 
@@ -521,6 +523,8 @@ struct writer {
     size_t scales_cap;
     uint64_t done, total;
     int last_pct, show_pct;
+    uint8_t *mem;        /* FILE NULL: bytes go here (the GGUF path)      */
+    size_t mem_at;
 };
 
 static void store_le32(uint8_t *p, uint32_t v) {
@@ -531,6 +535,11 @@ static void store_le32(uint8_t *p, uint32_t v) {
 }
 
 static int put(struct writer *w, FILE *f, const void *p, size_t n) {
+    if (!f) {
+        memcpy(w->mem + w->mem_at, p, n);
+        w->mem_at += n;
+        return 0;
+    }
     if (fwrite(p, 1, n, f) != n) return -1;
     w->done += n;
     if (w->show_pct && w->total) {
@@ -683,8 +692,8 @@ static int write_shard(struct writer *w, const struct tlist *tl, const char *dir
 
 /* ---- config.json --------------------------------------------------------- */
 
-static int write_config(const char *dir, const struct shape *s, const struct shape *full, enum dtype mode) {
-    struct sb b = {0};
+static void build_config(struct sb *bp, const struct shape *s, const struct shape *full, enum dtype mode) {
+    struct sb b = *bp;
     char n1[40], n2[40], n3[40];
     sb_printf(&b, "{\n  \"architectures\": [\"%s\"],\n", s->arch);
     /* What this checkpoint was cut from: `dsv3 bench` predicts the full
@@ -731,144 +740,133 @@ static int write_config(const char *dir, const struct shape *s, const struct sha
     sb_printf(&b, "  \"torch_dtype\": \"%s\",\n", mode == DT_F32 ? "float32" : "bfloat16");
     sb_printf(&b, "  \"use_cache\": true,\n");
     sb_printf(&b, "  \"v_head_dim\": %d,\n  \"vocab_size\": %d\n}\n", s->vdim, s->vocab);
+    *bp = b;
+}
+
+static int write_config(const char *dir, const struct shape *s, const struct shape *full, enum dtype mode) {
+    struct sb b = {0};
+    build_config(&b, s, full, mode);
     int rc = b.oom ? -1 : write_small_file(dir, "config.json", b.p, b.n);
     if (b.oom) fprintf(stderr, "dsv3 synth: out of memory\n");
     free(b.p);
     return rc;
 }
 
-/* ---- options ------------------------------------------------------------ */
+/* ---- producing tensors for the GGUF writer ------------------------------------ */
 
-static void synth_usage(FILE *f) {
-    fprintf(f,
-            "usage: dsv3 synth --shape tiny|v2-lite|v3|k2|moonlight [--layers N] [--experts N]\n"
-            "                  [--dtype f32|bf16|fp8] [--seed S] [--shard-mb MB] [--vocab N] [--no-mtp] -o DIR\n"
-            "  Write a random-weight checkpoint (config.json + safetensors) in the\n"
-            "  Hugging Face DeepSeek-V3 layout.\n"
-            "  --layers N    keep N decoder layers (at least one MoE layer when N >= 2)\n"
-            "  --experts N   routed experts per MoE layer (>= num_experts_per_tok)\n"
-            "  --dtype       f32, bf16 (default), or fp8 (e4m3, 128x128 block scales)\n"
-            "  --seed S      PRNG seed (default 1); same seed, same values on any machine\n"
-            "  --shard-mb MB split into shards of at most MB MiB (default 4096)\n"
-            "  --vocab N     vocabulary size (default: the shape's)\n"
-            "  --no-mtp      no multi-token-prediction layer\n"
-            "  --self-test   check the FP8 encoder on every code and exit\n");
+/* The GGUF path: each checkpoint tensor is generated into memory when the
+ * writer reaches it (an FP8 weight together with its scales, which follow
+ * it in the list and in the buffer) and freed when the writer is done
+ * with it, so memory holds about one source tensor at a time. */
+struct producer {
+    struct tlist *tl;
+    st_tensor *st;     /* the same list as the writer sees it             */
+    uint8_t **buf;     /* per weight: its bytes (and its scales'), or NULL */
+    struct writer *w;
+};
+
+static size_t owner_of(const struct producer *pd, const st_tensor *t) {
+    size_t i = (size_t)(t - pd->st);
+    return pd->tl->v[i].kind == K_SCALE ? i - 1 : i;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
+static int produce(void *ctx, const st_tensor *t, char *err, size_t err_size) {
+    struct producer *pd = ctx;
+    size_t i = owner_of(pd, t);
+    if (pd->buf[i]) return 0;
+    const struct tensor *x = &pd->tl->v[i];
+    uint64_t n = x->nbytes + (x->dtype == DT_F8 ? x[1].nbytes : 0);
+    pd->buf[i] = malloc(n ? n : 1);
+    if (!pd->buf[i]) {
+        snprintf(err, err_size, "out of memory generating '%s' (%.1f MiB)", x->name, (double)n / 1048576.0);
+        return -1;
+    }
+    pd->w->mem = pd->buf[i];
+    pd->w->mem_at = 0;
+    if (write_tensor(pd->w, NULL, x) < 0) {
+        free(pd->buf[i]);
+        pd->buf[i] = NULL;
+        snprintf(err, err_size, "cannot generate '%s'", x->name);
+        return -1;
+    }
+    pd->st[i].data = pd->buf[i];
+    if (x->dtype == DT_F8) pd->st[i + 1].data = pd->buf[i] + x->nbytes;
     return 0;
+}
+
+static void discard(void *ctx, const st_tensor *t) {
+    struct producer *pd = ctx;
+    size_t i = owner_of(pd, t);
+    free(pd->buf[i]);
+    pd->buf[i] = NULL;
+    pd->st[i].data = NULL;
+    if (pd->tl->v[i].dtype == DT_F8) pd->st[i + 1].data = NULL;
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+static int ends_with(const char *str, const char *suf) {
+    size_t a = strlen(str), b = strlen(suf);
+    return a >= b && !strcmp(str + a - b, suf);
 }
 
 /* ---- entry point ---------------------------------------------------------- */
 
-int cmd_synth(int argc, char **argv) {
-    const char *shape_name = NULL, *dir = NULL, *dtype_s = "bf16";
-    long layers = -1, experts = -1, shard_mb = 4096, vocab = -1;
+int cmd_synth(int argc, char **argv) { return cmd_synth_to(argc, argv, NULL); }
+
+int cmd_synth_to(int argc, char **argv, int (*gguf)(const synth_out *out)) {
+    const char *shape_name = NULL, *dir = NULL, *type = NULL;
+    int layers = -1, experts = -1, shard_mb = 4096, vocab = -1, dt = 1, threads = 0, self_test = 0;
     uint64_t seed = 1;
     int no_mtp = 0;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        char key[32];
-        /* Accept both "--opt value" and "--opt=value". */
-        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
-        if (eq && (size_t)(eq - a) < sizeof key) {
-            memcpy(key, a, (size_t)(eq - a));
-            key[eq - a] = '\0';
-            val = eq + 1;
-        } else {
-            snprintf(key, sizeof key, "%s", strlen(a) < sizeof key ? a : "?");
-        }
-        int takes = !strcmp(key, "--shape") || !strcmp(key, "--layers") ||
-                    !strcmp(key, "--experts") || !strcmp(key, "--dtype") ||
-                    !strcmp(key, "--seed") || !strcmp(key, "--shard-mb") || !strcmp(key, "--vocab") ||
-                    !strcmp(key, "-o") || !strcmp(key, "--out");
-        if (takes && !val) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "dsv3 synth: %s needs a value\n", key);
-                synth_usage(stderr);
-                return 2;
-            }
-            val = argv[++i];
-        } else if (!takes && val) {
-            fprintf(stderr, "dsv3 synth: %s takes no value\n", key);
-            synth_usage(stderr);
-            return 2;
-        }
-        if (!strcmp(key, "-h") || !strcmp(key, "--help")) { synth_usage(stdout); return 0; }
-        if (!strcmp(key, "--self-test")) {
-            int bad = e4m3_self_test();
-            if (bad) { fprintf(stderr, "dsv3 synth: FP8 encoder self-test: %d failures\n", bad); return 1; }
-            printf("dsv3 synth: FP8 e4m3 encoder OK (254 finite codes, all midpoints)\n");
-            return 0;
-        }
-        if (!strcmp(key, "--no-mtp")) { no_mtp = 1; continue; }
-        if (!strcmp(key, "--shape")) shape_name = val;
-        else if (!strcmp(key, "--dtype")) dtype_s = val;
-        else if (!strcmp(key, "-o") || !strcmp(key, "--out")) dir = val;
-        else if (!strcmp(key, "--layers")) {
-            if (parse_long(val, 1, 100000, &layers)) {
-                fprintf(stderr, "dsv3 synth: bad --layers '%s' (need 1..100000)\n", val);
-                return 2;
-            }
-        } else if (!strcmp(key, "--experts")) {
-            if (parse_long(val, 1, 100000, &experts)) {
-                fprintf(stderr, "dsv3 synth: bad --experts '%s' (need 1..100000)\n", val);
-                return 2;
-            }
-        } else if (!strcmp(key, "--vocab")) {
-            if (parse_long(val, 2, 1L << 24, &vocab)) {
-                fprintf(stderr, "dsv3 synth: bad --vocab '%s' (need 2..16777216)\n", val);
-                return 2;
-            }
-        } else if (!strcmp(key, "--shard-mb")) {
-            if (parse_long(val, 1, 1L << 30, &shard_mb)) {
-                fprintf(stderr, "dsv3 synth: bad --shard-mb '%s' (need >= 1)\n", val);
-                return 2;
-            }
-        } else if (!strcmp(key, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(val, &end, 0);
-            if (errno || end == val || *end || val[0] == '-') {
-                fprintf(stderr, "dsv3 synth: bad --seed '%s'\n", val);
-                return 2;
-            }
-            seed = (uint64_t)v;
-        } else {
-            fprintf(stderr, "dsv3 synth: unknown option '%s'\n", a);
-            synth_usage(stderr);
-            return 2;
-        }
+    cli_opt opts[] = {
+        OPT_STR("--shape", NULL, &shape_name, "tiny|v2-lite|v3|k2|moonlight", "the model whose shapes to copy (required)"),
+        OPT_STR("--out", "-o", &dir, "DIR|FILE.gguf", "a checkpoint directory, or a GGUF file (required)"),
+        OPT_INT("--layers", NULL, &layers, 1, 100000, "N", "decoder layers to keep (at least one MoE layer when N >= 2)"),
+        OPT_INT("--experts", NULL, &experts, 1, 100000, "N", "routed experts per MoE layer (>= experts per token)"),
+        OPT_CHOICE("--dtype", NULL, &dt, "f32|bf16|fp8", "stored type (fp8: e4m3 with 128x128 block scales)"),
+        OPT_U64("--seed", NULL, &seed, "S", "PRNG seed; same seed, same values on any machine"),
+        OPT_INT("--shard-mb", NULL, &shard_mb, 1, 1 << 30, "MB", "split a directory's safetensors at MB MiB"),
+        OPT_INT("--vocab", NULL, &vocab, 2, 1 << 24, "N", "vocabulary size"),
+        OPT_FLAG("--no-mtp", NULL, &no_mtp, "no multi-token-prediction layer"),
+        OPT_STR("--type", NULL, &type, "Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32", "GGUF weight type (-o FILE.gguf only)"),
+        OPT_INT("--threads", "-t", &threads, 0, 1024, "N", "quantizing threads for a GGUF, 0 = all cores"),
+        OPT_FLAG("--self-test", NULL, &self_test, "check the FP8 encoder on every code and exit"),
+    };
+    opts[2].def = "the shape's";
+    opts[3].def = "the shape's";
+    opts[7].def = "the shape's";
+    opts[9].def = "BF16";
+    const cli_cmd cmd = {
+        "synth", "--shape NAME [--layers N] [--experts N] [--dtype T] [--seed S] [--no-mtp] (-o DIR | -o FILE.gguf [--type T])",
+        "Write a random-weight checkpoint with the exact tensor names, shapes and stored types of a real\n"
+        "model: config.json + safetensors in the Hugging Face layout, or, with -o FILE.gguf, a GGUF file\n"
+        "quantized to --type directly (each tensor generated, quantized and written in turn: no\n"
+        "full-precision copy on disk). The expected size is printed first, progress goes to stderr.",
+        "  dsv3 synth --shape tiny -o tiny-ckpt\n"
+        "  dsv3 synth --shape v3 --layers 2 --experts 8 -o v3-2l.gguf --type Q4_K",
+        opts, (int)(sizeof opts / sizeof opts[0])};
+    int pr = cli_parse(&cmd, argc, argv);
+    if (pr) return pr == 1 ? 0 : 2;
+    if (self_test) {
+        int bad = e4m3_self_test();
+        if (bad) { fprintf(stderr, "dsv3 synth: FP8 encoder self-test: %d failures\n", bad); return 1; }
+        printf("dsv3 synth: FP8 e4m3 encoder OK (254 finite codes, all midpoints)\n");
+        return 0;
     }
-    if (!shape_name || !dir) {
-        fprintf(stderr, "dsv3 synth: %s is required\n", !shape_name ? "--shape" : "-o DIR");
-        synth_usage(stderr);
-        return 2;
-    }
+    if (!shape_name || !dir) return cli_usage_error(&cmd, "%s is required", !shape_name ? "--shape" : "-o DIR or -o FILE.gguf");
+    const int to_gguf = ends_with(dir, ".gguf");
+    if (type && !to_gguf) return cli_usage_error(&cmd, "--type needs -o FILE.gguf");
+    if (to_gguf && !gguf) return cli_usage_error(&cmd, "this program cannot write GGUF files");
+    const char *dtype_s = dt == 0 ? "f32" : dt == 1 ? "bf16" : "fp8";
     struct shape s;
     size_t si;
     for (si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++)
         if (!strcmp(SHAPES[si].name, shape_name)) break;
-    if (si == sizeof SHAPES / sizeof SHAPES[0]) {
-        fprintf(stderr, "dsv3 synth: unknown shape '%s' (tiny, v2-lite, v3, k2, moonlight)\n",
-                shape_name);
-        return 2;
-    }
+    if (si == sizeof SHAPES / sizeof SHAPES[0])
+        return cli_usage_error(&cmd, "--shape '%s': not one of tiny, v2-lite, v3, k2, moonlight", shape_name);
     s = SHAPES[si];
-    enum dtype mode;
-    if (!strcmp(dtype_s, "f32")) mode = DT_F32;
-    else if (!strcmp(dtype_s, "bf16")) mode = DT_BF16;
-    else if (!strcmp(dtype_s, "fp8")) mode = DT_F8;
-    else {
-        fprintf(stderr, "dsv3 synth: unknown dtype '%s' (f32, bf16, fp8)\n", dtype_s);
-        return 2;
-    }
+    enum dtype mode = dt == 0 ? DT_F32 : dt == 1 ? DT_BF16 : DT_F8;
 
     /* Shape overrides. */
     if (layers > 0) {
@@ -881,7 +879,7 @@ int cmd_synth(int argc, char **argv) {
     if (vocab > 0) s.vocab = (int)vocab; /* e.g. to pair a small model with a real tokenizer */
     if (experts > 0) {
         if (experts < s.topk) {
-            fprintf(stderr, "dsv3 synth: --experts %ld is below num_experts_per_tok %d\n", experts,
+            fprintf(stderr, "dsv3 synth: --experts %d is below num_experts_per_tok %d\n", experts,
                     s.topk);
             return 2;
         }
@@ -942,6 +940,45 @@ int cmd_synth(int argc, char **argv) {
         }
     }
 
+    if (to_gguf) {
+        /* the writer sees the list as a checkpoint whose tensors appear
+         * when asked for */
+        struct sb cfg = {0};
+        build_config(&cfg, &s, &SHAPES[si], mode);
+        struct writer gw = {0};
+        gw.seed = seed;
+        st_tensor *st = calloc(tl.n ? tl.n : 1, sizeof *st);
+        uint8_t **bufs = calloc(tl.n ? tl.n : 1, sizeof *bufs);
+        gw.fbuf = malloc((size_t)BLOCK * (size_t)max_cols * sizeof *gw.fbuf);
+        gw.obuf = malloc((size_t)BLOCK * (size_t)max_cols * 4);
+        int grc = 1;
+        if (!cfg.oom && st && bufs && gw.fbuf && gw.obuf) {
+            for (size_t i = 0; i < tl.n; i++) {
+                const struct tensor *t = &tl.v[i];
+                st[i].name = t->name;
+                st[i].dtype = t->dtype == DT_F32 ? ST_F32 : t->dtype == DT_BF16 ? ST_BF16 : ST_F8_E4M3;
+                st[i].n_dims = t->rows ? 2 : 1;
+                st[i].shape[0] = t->rows ? t->rows : t->cols;
+                st[i].shape[1] = t->rows ? t->cols : 0;
+                st[i].nbytes = t->nbytes;
+            }
+            struct producer pd = {&tl, st, bufs, &gw};
+            const synth_out so = {dir, type ? type : "BF16", threads, s.mtp > 0, cfg.p, cfg.n, st, tl.n,
+                                  {1, SHAPES[si].layers, SHAPES[si].dense, SHAPES[si].experts}, produce, discard, &pd};
+            grc = gguf(&so);
+            for (size_t i = 0; i < tl.n; i++) free(bufs[i]);
+        } else {
+            fprintf(stderr, "dsv3 synth: out of memory\n");
+        }
+        free(bufs);
+        free(st);
+        free(cfg.p);
+        free(tl.v);
+        free(gw.scales);
+        free(gw.fbuf);
+        free(gw.obuf);
+        return grc;
+    }
     if (mkdir_p(dir) != 0) {
         fprintf(stderr, "dsv3 synth: cannot create %s: %s\n", dir, strerror(errno));
         free(tl.v);

@@ -1,80 +1,59 @@
-/* cmd_synth_gguf.c -- `dsv3 synth ... -o FILE.gguf --type T`: synthesize
- * the HF checkpoint into a scratch directory beside FILE, convert it with
- * `dsv3 convert` (keeping the MTP layer when there is one), and remove the
- * scratch directory. Other `-o` values go to the HF writer unchanged. */
-#include <dirent.h>
+/* cmd_synth_gguf.c -- `dsv3 synth ... -o FILE.gguf --type T`: the GGUF
+ * writer of `dsv3 convert` fed straight from synth's generator, one tensor
+ * at a time (see synth.h). The file is what converting `dsv3 synth -o DIR`
+ * would give, byte for byte, without DIR. Other -o values write the
+ * checkpoint directory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
+#include "convert.h"
+#include "synth.h"
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
+static const st_tensor *out_find(void *ctx, const char *name) {
+    const synth_out *o = ctx;
+    for (size_t i = 0; i < o->n_tensors; i++)
+        if (!strcmp(o->tensors[i].name, name)) return &o->tensors[i];
+    return NULL;
+}
+static size_t out_count(void *ctx) { return ((const synth_out *)ctx)->n_tensors; }
+static const st_tensor *out_at(void *ctx, size_t i) { return &((const synth_out *)ctx)->tensors[i]; }
+
+/* The source's load/unload take the synth_out; pass them on to synth's own. */
+static int out_load(void *ctx, const st_tensor *t, char *err, size_t err_size) {
+    const synth_out *o = ctx;
+    return o->load(o->ctx, t, err, err_size);
+}
+static void out_unload(void *ctx, const st_tensor *t) {
+    const synth_out *o = ctx;
+    o->unload(o->ctx, t);
 }
 
-static void remove_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char p[8192];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p)
-            unlink(p);
-    closedir(d);
-    rmdir(dir);
-}
-
-int cmd_synth_any(int argc, char **argv) {
-    const char *out = NULL, *type = NULL;
-    int no_mtp = 0;
-    for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) && i + 1 < argc) out = argv[i + 1];
-        if (!strcmp(argv[i], "--type") && i + 1 < argc) type = argv[i + 1];
-        if (!strcmp(argv[i], "--no-mtp")) no_mtp = 1;
-    }
-    if (!out || !ends_with(out, ".gguf")) {
-        if (type) { fprintf(stderr, "dsv3 synth: --type needs -o FILE.gguf\n"); return 2; }
-        return cmd_synth(argc, argv);
-    }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.synth-tmp", out) >= (int)sizeof tmp) {
-        fprintf(stderr, "dsv3 synth: path too long\n");
+static int write_gguf(const synth_out *o) {
+    int ti = convert_type_index(o->type);
+    if (ti < 0) {
+        fprintf(stderr, "dsv3 synth: --type %s is not one of %s\n(dsv3 synth --help lists the options)\n", o->type,
+                convert_type_names());
         return 2;
     }
-    /* the same arguments, with -o pointing at the scratch directory and
-     * without --type */
-    char **sargv = calloc((size_t)argc + 1, sizeof *sargv);
-    if (!sargv) return 1;
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--type") && i + 1 < argc) { i++; continue; }
-        if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) && i + 1 < argc) {
-            sargv[n++] = argv[i];
-            sargv[n++] = tmp;
-            i++;
-            continue;
-        }
-        sargv[n++] = argv[i];
+    dsv3_err e;
+    err_clear(&e);
+    dsv3_config cfg;
+    if (config_parse_hf(o->config_json, o->config_len, &cfg, &e)) {
+        fprintf(stderr, "dsv3 synth: internal error: the generated config.json does not parse: %s\n", e.msg);
+        return 1;
     }
-    int rc = cmd_synth(n, sargv);
-    free(sargv);
-    if (rc == 0) {
-        char *cargv[] = {"convert", "-m", tmp, "-o", (char *)out, "--type", (char *)(type ? type : "BF16"),
-                         no_mtp ? NULL : "--keep-mtp", NULL};
-        /* --keep-mtp fails on a checkpoint without MTP: only pass it when
-         * the shape has one (config.json says) */
-        char cfg[4200];
-        snprintf(cfg, sizeof cfg, "%s/config.json", tmp);
-        size_t len;
-        char *text = read_file(cfg, &len);
-        if (text && strstr(text, "\"num_nextn_predict_layers\": 0")) cargv[7] = NULL;
-        free(text);
-        rc = cmd_convert(cargv[7] ? 8 : 7, cargv);
-    }
-    remove_dir(tmp);
-    return rc;
+    /* general.name: the file's base name without .gguf */
+    char name[256];
+    const char *b = strrchr(o->path, '/');
+    b = b ? b + 1 : o->path;
+    snprintf(name, sizeof name, "%.*s", (int)(strlen(b) > 5 ? strlen(b) - 5 : strlen(b)), b);
+    convert_job j = {.label = "dsv3 synth", .in_name = "(generated)", .model_name = name, .tokenizer_dir = NULL,
+                     .out = o->path, .cfg = &cfg, .src = {out_find, out_count, out_at, out_load, out_unload, (void *)o},
+                     .origin = o->origin, .type = ti, .keep_mtp = o->has_mtp, .threads = o->threads, .quiet = 0};
+    return convert_run(&j);
 }
+
+int cmd_synth_any(int argc, char **argv) { return cmd_synth_to(argc, argv, write_gguf); }

@@ -3,32 +3,42 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "dsv3.h"
 
+static const struct {
+    const char *name, *what;
+} COMMANDS[] = {
+    {"run", "continue a prompt (-p TEXT or -f FILE), streaming the text"},
+    {"chat", "talk with a chat model, one message per line"},
+    {"info", "model facts"},
+    {"bench", "prefill and decode speed against this machine's memory bandwidth"},
+    {"perplexity", "perplexity of a text file"},
+    {"tokenize", "text to token ids"},
+    {"detokenize", "token ids to text"},
+    {"chat-template", "render a conversation with the model's chat template"},
+    {"logits", "write the logits of a token sequence to a file"},
+    {"mtp-logits", "write the multi-token-prediction layer's logits to a file"},
+    {"convert", "a Hugging Face checkpoint to a GGUF file (Q4_K, Q8_0, ...)"},
+    {"synth", "write a random-weight checkpoint of a real model's shape"},
+    {"backends", "compiled-in backends and whether this CPU runs them"},
+    {"version", "the library's version"},
+};
+
 static void usage(FILE *f) {
-    fprintf(f,
-            "dsv3 %s -- DeepSeek-V3-architecture runtime\n"
-            "usage: dsv3 <command> [options]\n"
-            "  info        -m PATH                      model facts\n"
-            "  logits      -m PATH --tokens 1,2,3 [--all] [--backend NAME] [-t N] --out FILE\n"
-            "  mtp-logits  -m PATH --tokens 1,2,3 --out FILE\n"
-            "  synth       --shape tiny|v2-lite|v3|k2|moonlight [--layers N] [--experts N]\n"
-            "              [--dtype f32|bf16|fp8] [--seed S] [--shard-mb MB] [--no-mtp]\n"
-            "              (-o DIR | -o FILE.gguf [--type Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32])\n"
-            "  tokenize    (-m PATH | --tokenizer PATH) (--text STR | --text-file FILE) [--bos]\n"
-            "  detokenize  (-m PATH | --tokenizer PATH) --ids 1,2,3\n"
-            "  chat-template (-m PATH | --tokenizer PATH) --messages FILE.json [--add-generation-prompt]\n"
-            "  run         -m PATH (-p PROMPT | --tokens 1,2,3) [-n N] [--temp T] [--top-k K] [--top-p P]\n"
-            "              [--min-p P] [--repeat-penalty R] [--seed S] [-c CTX] [-t N] [--backend NAME]\n"
-            "              [--kv-type f32|f16|q8_0]\n"
-            "  chat        -m PATH [sampling options]   (/reset, /quit)\n"
-            "  bench       -m PATH [-p 512] [-n 128] [-t N] [--backend NAME] [--kv-type f32|f16|q8_0] [--json]\n"
-            "  perplexity  -m PATH -f FILE [--ctx N] [-t N]\n"
-            "  convert     -m HF_DIR -o OUT.gguf --type Q8_0|Q4_0|Q4_K|Q5_K|Q6_K|BF16|F16|F32\n"
-            "              [--keep-mtp] [-t N] [--quiet]\n"
-            "  backends                                  compiled-in backends and availability\n"
-            "  version\n",
+    fprintf(f, "dsv3 %s -- DeepSeek-V3-architecture runtime\nusage: dsv3 <command> [options]\n\ncommands:\n",
             dsv3_version_string());
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) fprintf(f, "  %-14s %s\n", COMMANDS[i].name, COMMANDS[i].what);
+    fprintf(f, "\n`dsv3 <command> --help` gives a command's options and their defaults. Commands that take\n"
+               "-m PATH use the bundled demo model without it (or $DSV3_MODEL when set).\n"
+               "example:\n  dsv3 run -p 'It is a truth universally acknowledged' -n 48\n");
+}
+
+/* Commands without options still answer --help and refuse arguments. */
+static int no_options(int argc, char **argv, const char *name, const char *about, const char *example) {
+    const cli_cmd c = {name, "", about, example, NULL, 0};
+    int pr = cli_parse(&c, argc, argv);
+    return pr == 1 ? -1 : pr;
 }
 
 /* The compiled-in backends, whether this CPU can run them, and which one
@@ -44,6 +54,13 @@ static int cmd_backends(void) {
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     const char *c = argv[1];
+    /* `dsv3 help CMD` is `dsv3 CMD --help` */
+    char *help_argv[] = {argv[0], argc > 2 ? argv[2] : NULL, "--help", NULL};
+    if (!strcmp(c, "help") && argc == 3) {
+        argc = 3;
+        argv = help_argv;
+        c = argv[1];
+    }
     if (!strcmp(c, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(c, "logits")) return cmd_logits(argc - 1, argv + 1);
     if (!strcmp(c, "mtp-logits")) return cmd_mtp_logits(argc - 1, argv + 1);
@@ -56,8 +73,16 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(c, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(c, "convert")) return cmd_convert(argc - 1, argv + 1);
-    if (!strcmp(c, "backends")) return cmd_backends();
-    if (!strcmp(c, "version") || !strcmp(c, "--version")) { printf("%s\n", dsv3_version_string()); return 0; }
+    if (!strcmp(c, "backends")) {
+        int pr = no_options(argc - 1, argv + 1, "backends", "List the compiled-in backends, whether this CPU can run each, and which one\n\"auto\" picks.", "  dsv3 backends");
+        return pr ? (pr < 0 ? 0 : pr) : cmd_backends();
+    }
+    if (!strcmp(c, "version") || !strcmp(c, "--version")) {
+        int pr = no_options(argc - 1, argv + 1, "version", "Print the library's version.", "  dsv3 version");
+        if (pr) return pr < 0 ? 0 : pr;
+        printf("%s\n", dsv3_version_string());
+        return 0;
+    }
     if (!strcmp(c, "help") || !strcmp(c, "-h") || !strcmp(c, "--help")) { usage(stdout); return 0; }
     fprintf(stderr, "dsv3: unknown command '%s'\n", c);
     usage(stderr);

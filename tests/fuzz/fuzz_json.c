@@ -1,6 +1,6 @@
 /* fuzz_json.c -- libFuzzer harness for lib/json.c.
  *
- * Build: clang -fsanitize=fuzzer,address,undefined -Ilib tests/fuzz_json.c lib/json.c
+ * Build and run: see tests/fuzz/README.md.
  *
  * Beyond "does not crash", each accepted document is checked:
  *  - the tree does not point into the input (the input copy is freed first,
