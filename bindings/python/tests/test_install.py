@@ -1,5 +1,6 @@
-"""`pip install` of bindings/python works offline (setuptools from the
-system, no build isolation) and the installed package finds the library
+"""A plain `pip install` of bindings/python works offline (a setup.py
+package without a pyproject.toml build-system table: pip builds it with the
+setuptools at hand instead of fetching one) and the installed package finds the library
 through DSV3_LIBRARY and, without it, as a libdsv3.so next to the package."""
 import importlib.util
 import os
@@ -30,7 +31,7 @@ def test_pip_install_offline_and_library_lookup(dsv3):
         py = os.path.join(env_dir, "bin", "python")
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DSV3_LIBRARY")}
         env["PIP_NO_INDEX"] = "1"
-        r = subprocess.run([py, "-m", "pip", "install", "-q", "--no-build-isolation", src], env=env,
+        r = subprocess.run([py, "-m", "pip", "install", "-q", src], env=env,
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
         # through DSV3_LIBRARY, from a directory away from the sources
