@@ -1,5 +1,6 @@
-/* golden_util.h -- helpers for tests that read ../shared: file loading,
- * the manifest, and a tiny pass/fail counter. */
+/* golden_util.h -- helpers for the data-driven tests (the golden data in
+ * ../shared, the core fixtures): file loading, JSON, a tiny pass/fail
+ * counter, skipping a backend this CPU cannot run. */
 #ifndef DSV3_GOLDEN_UTIL_H
 #define DSV3_GOLDEN_UTIL_H
 
@@ -49,7 +50,7 @@ static int finish(void) {
 static void *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "FATAL: cannot open %s (tests need ../shared next to the repository)\n", path);
+        fprintf(stderr, "FATAL: cannot open %s\n", path);
         exit(2);
     }
     fseek(f, 0, SEEK_END);

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "dsv3.h"
+#include "golden_util.h"
 #include "json.h"
 
 static const double TOL_F32 = 2e-5;
@@ -52,35 +53,9 @@ static const double TOL_W = 5e-6;
 static const double TOL_Q8_MED = 0.15;
 static const double DECISIVE_GAP = 0.5;
 
-static int g_pass, g_fail;
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (cond) g_pass++;                             \
-        else {                                          \
-            g_fail++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
-
 static void fatal(const char *what, const char *path) {
     printf("FATAL: %s %s\n", what, path);
     exit(1);
-}
-
-static void *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) fatal("cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n) fatal("cannot read", path);
-    p[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return p;
 }
 
 static void *slurp_n(const char *dir, const char *rel, size_t bytes) {
@@ -102,13 +77,6 @@ static uint64_t fnv1a_file(const char *path) {
     for (size_t i = 0; i < n; i++) h = (h ^ d[i]) * 0x100000001b3ull;
     free(d);
     return h;
-}
-
-static int32_t *ints(const json_value *a, int *n) {
-    *n = (int)a->n;
-    int32_t *r = malloc(sizeof(int32_t) * (a->n + 1));
-    for (size_t i = 0; i < a->n; i++) r[i] = (int32_t)a->items[i].i;
-    return r;
 }
 
 static int argmax(const float *v, int n) {
@@ -215,7 +183,7 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
     dsv3_model_get_info(m, &info);
     int V = info.vocab_size, T;
     CHECK(V == (int)json_get(c, "vocab")->i, "%s: vocab %d", id, V);
-    int32_t *tok = ints(json_get(man, "tokens"), &T);
+    int32_t *tok = json_ints(json_get(man, "tokens"), &T);
     if (T < 2 || T > 64) fatal("core.json: need 2..64 tokens in", g_fix);
     float *want = slurp_n(g_fix, json_get(c, "logits")->str, sizeof(float) * (size_t)T * V);
     float *got = malloc(sizeof(float) * (size_t)T * V);
@@ -258,8 +226,8 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
 
     /* 4. greedy continuation (exact ids where activations are f32) */
     int P, G, gsame = 0;
-    int32_t *prompt = ints(json_get(man, "greedy_prompt"), &P);
-    int32_t *gen = ints(json_get(c, "greedy"), &G);
+    int32_t *prompt = json_ints(json_get(man, "greedy_prompt"), &P);
+    int32_t *gen = json_ints(json_get(c, "greedy"), &G);
     s = open_session(m, 0);
     CHECK(dsv3_session_step(s, prompt, P, got, 0) == 0, "%s: greedy prompt", id);
     for (int i = 0; i < G; i++) {
@@ -277,7 +245,7 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
     const json_value *mtp = json_get(c, "mtp");
     if (mtp) {
         int Tm;
-        int32_t *nxt = ints(json_get(mtp, "input_ids"), &Tm);
+        int32_t *nxt = json_ints(json_get(mtp, "input_ids"), &Tm);
         float *mw = slurp_n(g_fix, json_get(mtp, "logits")->str, sizeof(float) * (size_t)T * V);
         double em = 0, emi = 0;
         s = open_session(m, 0);
@@ -331,11 +299,7 @@ int main(int argc, char **argv) {
     g_work = argv[2 + gen];
     char p[2048];
     snprintf(p, sizeof p, "%s/core.json", g_fix);
-    size_t n;
-    char *text = slurp(p, &n), err[256];
-    json_doc *doc = NULL;
-    if (json_parse(text, n, &doc, err, sizeof err)) fatal(err, p);
-    free(text);
+    json_doc *doc = load_json(p);
     const json_value *man = json_root(doc), *cks = json_get(man, "checkpoints");
 
     if (gen) {
@@ -355,19 +319,9 @@ int main(int argc, char **argv) {
 
     g_backend = argv[3];
     if (argc > 4) g_threads = atoi(argv[4]);
-    for (int i = 0;; i++) {
-        int avail = 0;
-        const char *b = dsv3_backend_name(i, &avail);
-        if (!b) break;
-        if (!strcmp(b, g_backend) && !avail) {
-            printf("SKIP: backend '%s' is compiled in but this CPU cannot run it\n", g_backend);
-            json_free(doc);
-            return 77;
-        }
-    }
+    skip_if_backend_unavailable(g_backend);
     printf("core fixtures on backend '%s', %d thread(s)\n", g_backend, g_threads);
     for (size_t i = 0; i < cks->n; i++) check_checkpoint(man, &cks->items[i]);
     json_free(doc);
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail ? 1 : 0;
+    return finish();
 }

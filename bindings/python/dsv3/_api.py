@@ -115,8 +115,29 @@ class _Callback:
             raise e
 
 
-class Tokenizer:
+class _Owned:
+    """An object owning a library handle (self._h), released by close(), by
+    leaving a with-block, or when it is collected."""
+    _what = "handle"
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if not self._h:
+            raise Error(ERR_INVALID_ARG, "the %s is closed" % self._what)
+        return self._h
+
+
+class Tokenizer(_Owned):
     """A tokenizer.json directory/file or a GGUF file's tokenizer."""
+    _what = "tokenizer"
 
     def __init__(self, path):
         self._h = ctypes.c_void_p()
@@ -129,18 +150,6 @@ class Tokenizer:
             lib.dsv3_tokenizer_free(self._h)
             self._h = None
 
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise Error(ERR_INVALID_ARG, "the tokenizer is closed")
-        return self._h
 
     @property
     def n_vocab(self):
@@ -252,10 +261,11 @@ _SAMPLER_KEYS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "fr
                  "presence_penalty", "penalty_last_n", "seed")
 
 
-class Sampler:
+class Sampler(_Owned):
     """Logits to a token; options default to the library's (temperature
     0.8, top_k 40, top_p 0.95, min_p 0.05, seed 0 = a fixed default).
     logit_bias: {token: bias} (float("-inf") bans a token)."""
+    _what = "sampler"
 
     def __init__(self, n_vocab, logit_bias=None, **options):
         p = _lib.SamplerParams()
@@ -282,18 +292,6 @@ class Sampler:
             lib.dsv3_sampler_free(self._h)
             self._h = None
 
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise Error(ERR_INVALID_ARG, "the sampler is closed")
-        return self._h
 
     def sample(self, logits):
         """A token from n_vocab logits (any float32 buffer or sequence)."""
@@ -355,8 +353,9 @@ class GenerateResult:
                                                                           self.text)
 
 
-class Session:
+class Session(_Owned):
     """A KV cache on a model: step tokens, rewind, generate."""
+    _what = "session"
 
     def __init__(self, model, n_ctx=0, kv_type="f32", mtp=False, record_routing=False):
         self.model = model
@@ -389,18 +388,6 @@ class Session:
             lib.dsv3_session_free(self._h)
             self._h = None
 
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise Error(ERR_INVALID_ARG, "the session is closed")
-        return self._h
 
     def _fail(self, rc):
         raise Error(rc, lib.dsv3_session_last_error(self._h).decode("utf-8", "replace"))
@@ -649,10 +636,11 @@ class _Cancelled(Exception):
     pass
 
 
-class Model:
+class Model(_Owned):
     """A loaded model: path is a Hugging Face checkpoint directory or a
     GGUF file; backend "auto" picks the best this CPU runs; n_threads 0 =
     one per CPU."""
+    _what = "model"
 
     def __init__(self, path, backend="auto", n_threads=0, use_mmap=True):
         self.path = str(path)
@@ -681,18 +669,6 @@ class Model:
             lib.dsv3_model_free(self._h)
             self._h = None
 
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise Error(ERR_INVALID_ARG, "the model is closed")
-        return self._h
 
     @property
     def info(self):
