@@ -25,6 +25,8 @@
 
 #define DSV3_BACKEND_V1 1
 #define DSV3_BACKEND_V2 2 /* store_kv; mla_attention reads kv_type caches */
+#define DSV3_BACKEND_V3 3 /* describe, auto_ok, load_done, status, placement;
+                             weight roles; device, placement, budget params */
 
 /* lib/ never passes more tokens than this to one op (longer steps are cut
  * into micro-batches), so backends may size stack arrays by it. */
@@ -82,7 +84,27 @@ typedef struct dsv3_weight {
     int64_t scale_cols;
     int block_r, block_c;
     void *device;             /* backend-owned copy, if any (upload_weight) */
+    /* What the weight is for, so that a backend with its own memory can
+     * place it (DSV3_BACKEND_V3; set by the loaders before upload). */
+    int role;                 /* enum dsv3_wrole                           */
+    int layer;                /* decoder layer, -1 for embed/head/out norm */
 } dsv3_weight;
+
+/* Weight roles, in the order a device budget is filled after the KV
+ * cache: attention (with its norms), shared experts, dense FFN layers,
+ * the output head, then routed experts a whole layer at a time from the
+ * top. The embedding table is read a row per token and stays on the host. */
+enum dsv3_wrole {
+    DSV3_ROLE_OTHER = 0,
+    DSV3_ROLE_EMBED,    /* token embedding (also the MTP layer's)        */
+    DSV3_ROLE_NORM,     /* RMSNorm gains, router bias                    */
+    DSV3_ROLE_ATTN,     /* q/kv projections, kv_b / k_b / v_b, o_proj     */
+    DSV3_ROLE_ROUTER,   /* the MoE gate                                  */
+    DSV3_ROLE_SHARED,   /* shared experts                                */
+    DSV3_ROLE_DENSE,    /* dense FFN layers, MTP eh_proj                 */
+    DSV3_ROLE_HEAD,     /* lm_head (and the MTP head)                    */
+    DSV3_ROLE_EXPERT    /* routed experts                                */
+};
 
 /* Everything MLA attention needs for n new tokens in the absorbed form.
  * The new tokens' latent and rope-key rows are already in the caches. */
@@ -164,6 +186,11 @@ typedef struct dsv3_backend dsv3_backend; /* backend-private state */
 
 typedef struct dsv3_backend_params {
     int n_threads;
+    /* DSV3_BACKEND_V3 (ignored by CPU backends): */
+    int device;            /* device index ("vulkan:N"), 0 = first        */
+    const char *placement; /* "auto" (NULL), "gpu", "experts-on-cpu"      */
+    uint64_t budget;       /* device bytes for weights + KV; 0 = the device's */
+    uint64_t kv_reserve;   /* bytes kept free for sessions' KV caches     */
 } dsv3_backend_params;
 
 typedef struct dsv3_backend_ops {
@@ -214,13 +241,34 @@ typedef struct dsv3_backend_ops {
      * token by token equals one written in a batch. */
     void (*store_kv)(dsv3_backend *be, int kv_type, const float *x, int ldx, void *dst, size_t row_bytes, int n,
                      int kvl);
+
+    /* ---- DSV3_BACKEND_V3 ---- */
+    /* Why the backend is or is not available, and its devices: a few lines
+     * of text into buf (always NUL-terminated); returns the full length. */
+    int (*describe)(char *buf, size_t size);
+    /* 1 if "auto" may pick it (Vulkan: a real GPU, never a CPU device). */
+    int (*auto_ok)(void);
+    /* Called once after every weight went through upload_weight: place and
+     * upload. A model that does not fit is refused here with the numbers. */
+    int (*load_done)(dsv3_backend *be, dsv3_err *e);
+    /* The sticky error of an op since the last call (ops return void);
+     * DSV3_OK when none. lib/ checks it after every step. */
+    int (*status)(dsv3_backend *be, dsv3_err *e);
+    /* Where the weights went, as text (device name, bytes per role on the
+     * device and on the host); returns the full length. */
+    int (*placement)(dsv3_backend *be, char *buf, size_t size);
+    /* The name of the device in use (dsv3_model_info.device), valid for
+     * the backend's life; NULL op: the backend's name is shown. */
+    const char *(*device_name)(dsv3_backend *be);
 } dsv3_backend_ops;
 
 /* Registry (backends/registry.c). */
 int dsv3_backend_count(void);
 const dsv3_backend_ops *dsv3_backend_at(int i);
 /* Resolve a name ("auto" picks the available one with the highest
- * priority). Returns NULL and sets e when unknown or unavailable. */
+ * priority, among V3 backends only those whose auto_ok() agrees). Returns
+ * NULL and sets e when unknown or unavailable (with describe()'s reason
+ * for a V3 backend). */
 const dsv3_backend_ops *dsv3_backend_find(const char *name, dsv3_err *e);
 
 extern const dsv3_backend_ops dsv3_backend_scalar;

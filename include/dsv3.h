@@ -65,11 +65,11 @@ extern "C" {
 
 /* ---- version ----------------------------------------------------------- */
 #define DSV3_VERSION_MAJOR 0
-#define DSV3_VERSION_MINOR 2
+#define DSV3_VERSION_MINOR 3
 #define DSV3_VERSION_PATCH 0
 #define DSV3_VERSION_NUMBER \
     (DSV3_VERSION_MAJOR * 10000 + DSV3_VERSION_MINOR * 100 + DSV3_VERSION_PATCH)
-#define DSV3_VERSION_STRING "0.2.0"
+#define DSV3_VERSION_STRING "0.3.0"
 
 /* The version of the library actually linked, as MAJOR*10000+MINOR*100+PATCH.
  * Compare with DSV3_VERSION_NUMBER to detect a header/library mismatch. */
@@ -114,7 +114,10 @@ typedef struct dsv3_model dsv3_model;
 
 struct dsv3_model_params {
     size_t struct_size;   /* = sizeof(struct dsv3_model_params)          */
-    const char *backend;  /* "auto" (default), "scalar", ...; not kept   */
+    const char *backend;  /* "auto" (default), "scalar", ...; not kept.
+                             "vulkan:N" picks device N of "vulkan" (0 =
+                             "vulkan"); "auto" picks "vulkan" only for a
+                             GPU, never a CPU-emulated device            */
     int n_threads;        /* 0 = one per online CPU; results are the same
                              bit for bit for any thread count            */
     int use_mmap;         /* 1 (default): map weights; 0: read into RAM   */
@@ -122,6 +125,17 @@ struct dsv3_model_params {
     int32_t mmap_mode;    /* with use_mmap: DSV3_MMAP_LAZY (default),
                              DSV3_MMAP_POPULATE or DSV3_MMAP_LOCK         */
     int32_t reserved0;    /* never read: fills the tail padding           */
+    /* appended in 0.3: where the weights go on a backend with its own
+     * device memory (Vulkan); CPU backends ignore these three. */
+    const char *placement; /* "auto" (default, NULL), "gpu" or
+                              "experts-on-cpu" (see below); not kept     */
+    uint64_t gpu_budget;   /* device bytes the model may use for weights
+                              and KV caches; 0 (default) = the device's
+                              memory less the backend's headroom         */
+    int32_t kv_reserve_ctx; /* positions of KV cache to keep room for on
+                              the device (default 4096; at most the
+                              model's max_context are counted; 0 = none) */
+    int32_t reserved1;    /* never read: fills the tail padding           */
 };
 
 /* Mapped weights (use_mmap = 1).
@@ -164,9 +178,38 @@ struct dsv3_model_params {
 #define DSV3_MMAP_POPULATE 1
 #define DSV3_MMAP_LOCK 2
 
+/* Placement (added in 0.3), for a backend with its own device memory
+ * ("vulkan", "vulkan:N" for device N; dsv3_backend_describe lists the
+ * devices). The weights the device holds are copied there at load; the
+ * rest stay in host memory (mapped as above) and their products run on
+ * the best CPU backend. The results do not depend on the placement beyond
+ * the backends' own rounding.
+ *   "gpu"             every weight on the device except the token
+ *                     embedding table (read one row per token).
+ *   "experts-on-cpu"  the routed experts stay on the host; attention,
+ *                     norms, router, shared experts, dense layers and the
+ *                     output head go to the device. Suits a device that
+ *                     cannot hold the experts of a large MoE model.
+ *   "auto"            fill the budget in order: norms, router and
+ *                     attention; shared experts; dense layers; the output
+ *                     head; then the routed experts one whole layer at a
+ *                     time in layer order; what does not fit stays on the
+ *                     host.
+ * The budget is gpu_budget (0: the device's memory less a headroom) less
+ * the KV reserve: kv_reserve_ctx positions of an f32 cache of every layer,
+ * MTP included, i.e. kv_reserve_ctx x (n_layers + n_mtp_layers) x
+ * (kv_lora_rank + qk_rope_head_dim) x 4 bytes (DeepSeek-V3, 4096: 2.3 GB).
+ * With "gpu" or "experts-on-cpu", weights that do not fit fail the load
+ * with DSV3_ERR_NO_MEMORY and a message giving the bytes needed and
+ * available. An unknown placement is DSV3_ERR_INVALID_ARG naming it. CPU
+ * backends accept and ignore all three fields (the weights stay where they
+ * are mapped). dsv3_model_placement() and dsv3_model_info's device fields
+ * report where the weights went. */
+
 /* Fill *p (size = sizeof *p as the caller's header has it) with the
  * defaults: backend "auto", n_threads 0, use_mmap 1, mmap_mode
- * DSV3_MMAP_LAZY. DSV3_ERR_INVALID_ARG
+ * DSV3_MMAP_LAZY, placement "auto", gpu_budget 0, kv_reserve_ctx 4096.
+ * DSV3_ERR_INVALID_ARG
  * for p NULL or a size smaller than a size_t. */
 DSV3_API int dsv3_model_params_init(struct dsv3_model_params *p, size_t size);
 
@@ -227,11 +270,28 @@ struct dsv3_model_info {
     uint64_t decode_bytes_moe_layer;   /* one MoE layer (mean)            */
     int32_t n_moe_layers;
     int32_t n_group, topk_group;
+    /* appended in 0.3: */
+    int32_t reserved0;            /* 0: fills what was the tail padding   */
+    char device[64];              /* the device in use, e.g. the GPU's
+                                     name; "cpu" for CPU backends        */
+    uint64_t device_bytes;        /* weight bytes copied to the device   */
+    uint64_t host_weight_bytes;   /* weight bytes used from host memory
+                                     (all of them on a CPU backend)      */
 };
 
 /* Fill *info (whose struct_size the caller sets: sizeof *info). Thread-safe. */
 DSV3_API int dsv3_model_get_info(const dsv3_model *model,
                                  struct dsv3_model_info *info);
+
+/* Where the model's weights went (added in 0.3), as a few lines of text:
+ * the backend and device, and the bytes of each kind of weight on the
+ * device and on the host. For a CPU backend, one line saying that every
+ * weight is in host memory. buf receives the NUL-terminated text;
+ * DSV3_ERR_TOO_SMALL when it did not fit (buf then holds its first
+ * size - 1 bytes; call again with a larger buffer: the text is a few
+ * hundred bytes a device), DSV3_ERR_INVALID_ARG for a NULL model or buf
+ * or a size of 0. Thread-safe. */
+DSV3_API int dsv3_model_placement(const dsv3_model *model, char *buf, size_t size);
 
 /* Message of the last failure recorded on this model handle; "" if none.
  * Never NULL. A loaded model is immutable, so nothing after load records
@@ -315,7 +375,9 @@ DSV3_API void dsv3_session_free(dsv3_session *session);
  *           (n_tokens * vocab_size with DSV3_STEP_LOGITS_ALL), row-major.
  * On any error the session is unchanged (position and cache as before the
  * call) and remains usable. Errors: DSV3_ERR_BAD_TOKEN (an id out of range),
- * DSV3_ERR_CONTEXT_FULL (position + n_tokens > n_ctx), DSV3_ERR_INVALID_ARG. */
+ * DSV3_ERR_CONTEXT_FULL (position + n_tokens > n_ctx), DSV3_ERR_INVALID_ARG;
+ * on a device backend, DSV3_ERR_BACKEND or DSV3_ERR_NO_MEMORY when the
+ * device failed during the step (the message says how). */
 DSV3_API int dsv3_session_step(dsv3_session *session, const int32_t *tokens,
                                int32_t n_tokens, float *logits,
                                unsigned flags);
@@ -360,7 +422,10 @@ DSV3_API int dsv3_session_get_routing(const dsv3_session *session,
  * newest position, a token the caller has chosen, e.g. the main argmax).
  * logits receives the MTP's logits for position mtp_position + i + 2:
  * n rows of vocab_size with DSV3_STEP_LOGITS_ALL, else only the last.
- * A rewind of the main cache truncates the MTP cache too.
+ * A rewind of the main cache to position c truncates the MTP cache to at
+ * most c rows too; the row at c - 1, if kept, consumed the token for c the
+ * caller gave then. To step a different token at c, rewind to c - 1 (and
+ * step the token at c - 1 again): dsv3_generate does so itself.
  * DSV3_ERR_NO_MTP if the model has no MTP layer. */
 DSV3_API int dsv3_session_mtp_step(dsv3_session *session,
                                    const int32_t *next_tokens, int32_t n,
@@ -649,6 +714,16 @@ DSV3_API int dsv3_generate(dsv3_session *s, const dsv3_tokenizer *tok, dsv3_samp
 /* Name of the i-th compiled-in backend, NULL past the end. *available
  * (optional) is set to 1 when this CPU can run it. */
 DSV3_API const char *dsv3_backend_name(int index, int *available);
+
+/* What the i-th backend says about this machine (added in 0.3), as a few
+ * lines of text: for a device backend, each device with its name, type,
+ * driver, memory and any missing feature, or why the backend cannot run
+ * (no driver, no device); for a CPU backend, "available" or the CPU
+ * feature it lacks. The same return values as dsv3_model_placement;
+ * DSV3_ERR_INVALID_ARG also for an index past the end. Thread-safe; the
+ * first call may take a moment (a device backend probes its driver once
+ * per process). */
+DSV3_API int dsv3_backend_describe(int index, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -80,6 +80,32 @@ struct callback_guard {
 
 inline std::string version() { return dsv3_version_string(); }
 
+namespace detail {
+/* A text the library writes into a buffer, retried with a larger buffer
+ * while it reports DSV3_ERR_TOO_SMALL. */
+template <class F> std::string text_call(F f, const char *what) {
+    for (size_t size = 4096;; size *= 4) {
+        std::vector<char> buf(size);
+        int rc = f(buf.data(), size);
+        if (rc != DSV3_ERR_TOO_SMALL || size >= (size_t(1) << 20)) {
+            check(rc, what);
+            return std::string(buf.data());
+        }
+    }
+}
+}  // namespace detail
+
+/* (name, description) of every compiled-in backend (dsv3_backend_describe):
+ * a GPU backend lists its devices or says why it cannot run; the one
+ * "auto" picks says so. */
+inline std::vector<std::pair<std::string, std::string>> describe_backends() {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (int i = 0; const char *name = dsv3_backend_name(i, nullptr); i++)
+        out.emplace_back(name, detail::text_call([i](char *b, size_t n) { return dsv3_backend_describe(i, b, n); },
+                                                 "backend description"));
+    return out;
+}
+
 /* The library's defaults, to adjust before use. */
 inline dsv3_model_params model_params() {
     dsv3_model_params p;
@@ -122,6 +148,11 @@ public:
         return i;
     }
     int32_t vocab_size() const { return info().vocab_size; }
+    /* Where the weights went (dsv3_model_placement). */
+    std::string placement() const {
+        return detail::text_call([this](char *b, size_t n) { return dsv3_model_placement(get(), b, n); },
+                                 "model placement");
+    }
 
     /* Read the weights into memory now. progress(done, total) returns true
      * to cancel (then error with DSV3_ERR_CANCELLED). */

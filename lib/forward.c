@@ -39,6 +39,30 @@ static void swiglu_ffn(dsv3_session *s, const ffn_weights *f, const float *in, f
     o->matmul(be, &f->down, s->b.g, out, n);
 }
 
+/* The cache rows for positions pos0 .. pos0+n-1 from the attention input
+ * in b.xn: normalized latent, roped key. An f32 latent is normalized
+ * straight into the cache; another type is normalized in place and
+ * converted row by row by the backend (V2). Each row depends on its own
+ * input only. */
+static void cache_rows(dsv3_session *s, const layer_weights *L, int il, int pos0, int n) {
+    const dsv3_config *c = &s->m->cfg;
+    const dsv3_backend_ops *o = s->m->ops;
+    dsv3_backend *be = s->m->be;
+    fwd_bufs *b = &s->b;
+    const int dr = c->qk_rope_head_dim, kvl = c->kv_lora_rank;
+    unsigned char *kv = s->kv[il] + (size_t)pos0 * s->kv_row_bytes;
+    float *pe = s->pe[il] + (size_t)pos0 * dr;
+    o->matmul(be, &L->kv_a, b->xn, b->kva, n);
+    if (s->kv_type == DSV3_W_F32) {
+        o->rmsnorm(be, b->kva, kvl + dr, &L->kv_a_norm, (float *)(void *)kv, kvl, n, kvl, c->rms_norm_eps);
+    } else {
+        o->rmsnorm(be, b->kva, kvl + dr, &L->kv_a_norm, b->kva, kvl + dr, n, kvl, c->rms_norm_eps);
+        o->store_kv(be, s->kv_type, b->kva, kvl + dr, kv, s->kv_row_bytes, n, kvl);
+    }
+    for (int t = 0; t < n; t++) o->copy(be, pe + (size_t)t * dr, b->kva + (size_t)t * (kvl + dr) + kvl, sizeof(float) * (size_t)dr);
+    o->rope(be, pe, n, dr, 1, 0, 0, dr, s->cos_t, s->sin_t);
+}
+
 static void attention(dsv3_session *s, const layer_weights *L, int il, int pos0, int n) {
     const dsv3_config *c = &s->m->cfg;
     const dsv3_backend_ops *o = s->m->ops;
@@ -56,21 +80,7 @@ static void attention(dsv3_session *s, const layer_weights *L, int il, int pos0,
         o->matmul(be, &L->q, b->xn, b->q, n);
     }
     o->rope(be, b->q, n, nh * qd, nh, qd, dn, dr, s->cos_t, s->sin_t);
-
-    /* The cache rows for the new positions: normalized latent, roped key.
-     * An f32 latent is normalized straight into the cache; another type is
-     * normalized in place and converted row by row by the backend (V2). */
-    unsigned char *kv = s->kv[il] + (size_t)pos0 * s->kv_row_bytes;
-    float *pe = s->pe[il] + (size_t)pos0 * dr;
-    o->matmul(be, &L->kv_a, b->xn, b->kva, n);
-    if (s->kv_type == DSV3_W_F32) {
-        o->rmsnorm(be, b->kva, kvl + dr, &L->kv_a_norm, (float *)(void *)kv, kvl, n, kvl, c->rms_norm_eps);
-    } else {
-        o->rmsnorm(be, b->kva, kvl + dr, &L->kv_a_norm, b->kva, kvl + dr, n, kvl, c->rms_norm_eps);
-        o->store_kv(be, s->kv_type, b->kva, kvl + dr, kv, s->kv_row_bytes, n, kvl);
-    }
-    for (int t = 0; t < n; t++) o->copy(be, pe + (size_t)t * dr, b->kva + (size_t)t * (kvl + dr) + kvl, sizeof(float) * (size_t)dr);
-    o->rope(be, pe, n, dr, 1, 0, 0, dr, s->cos_t, s->sin_t);
+    cache_rows(s, L, il, pos0, n);
 
     dsv3_mla_args a = {
         .n_tok = n, .pos0 = pos0, .n_heads = nh, .dn = dn, .dr = dr, .dv = dv, .kvl = kvl,
@@ -153,20 +163,42 @@ void forward_main(dsv3_session *s, const int32_t *ids, int n, float *logits, int
     head(s, &m->lm_head, s->b.xn, n, first_logit, logits);
 }
 
-/* MTP: x = eh_proj [RMSNorm(embed(next)) ; RMSNorm(h_main)], one decoder
- * layer with its own cache, then its own head. */
+/* The MTP layer's input for n rows at pos0:
+ * x = eh_proj [RMSNorm(embed(next)) ; RMSNorm(h_main)]. */
+static void mtp_input(dsv3_session *s, const layer_weights *L, const int32_t *next_ids, int pos0, int n) {
+    const dsv3_model *m = s->m;
+    const dsv3_config *c = &m->cfg;
+    const dsv3_backend_ops *o = m->ops;
+    const int H = c->hidden_size;
+    rope_tables(s, pos0, n);
+    o->embed(m->be, &L->embed, next_ids, n, s->b.tmp);
+    o->rmsnorm(m->be, s->b.tmp, H, &L->enorm, s->b.cat, 2 * H, n, H, c->rms_norm_eps);
+    o->rmsnorm(m->be, s->hidden + (size_t)pos0 * H, H, &L->hnorm, s->b.cat + H, 2 * H, n, H, c->rms_norm_eps);
+    o->matmul(m->be, &L->eh_proj, s->b.cat, s->b.x, n);
+}
+
+/* MTP: the input above, one decoder layer with its own cache, then its own
+ * head. The MTP is one layer, so a row whose logits are not wanted (all
+ * rows before first_logit) is needed only for its cache entry, and that
+ * depends on nothing but the row's own input: such rows stop there,
+ * skipping the attention, experts and head whose output would be thrown
+ * away (the cache gets the same bits). Speculative decoding runs most MTP
+ * rows this way: every accepted draft, and the prompt. */
 void forward_mtp(dsv3_session *s, const int32_t *next_ids, int n, float *logits, int first_logit) {
     const dsv3_model *m = s->m;
     const dsv3_config *c = &m->cfg;
     const int il = c->n_layers, H = c->hidden_size, pos0 = s->mtp_pos;
     const layer_weights *L = &m->layers[il];
     const dsv3_backend_ops *o = m->ops;
-    rope_tables(s, pos0, n);
-    o->embed(m->be, &L->embed, next_ids, n, s->b.tmp);
-    o->rmsnorm(m->be, s->b.tmp, H, &L->enorm, s->b.cat, 2 * H, n, H, c->rms_norm_eps);
-    o->rmsnorm(m->be, s->hidden + (size_t)pos0 * H, H, &L->hnorm, s->b.cat + H, 2 * H, n, H, c->rms_norm_eps);
-    o->matmul(m->be, &L->eh_proj, s->b.cat, s->b.x, n);
-    layer(s, il, pos0, n);
-    o->rmsnorm(m->be, s->b.x, H, &L->head_norm, s->b.xn, H, n, H, c->rms_norm_eps);
-    head(s, &L->head, s->b.xn, n, first_logit, logits);
+    const int k = !logits || first_logit > n ? n : first_logit; /* cache-only rows */
+    if (k > 0) {
+        mtp_input(s, L, next_ids, pos0, k);
+        o->rmsnorm(m->be, s->b.x, H, &L->attn_norm, s->b.xn, H, k, H, c->rms_norm_eps);
+        cache_rows(s, L, il, pos0, k);
+    }
+    if (k == n) return;
+    mtp_input(s, L, next_ids + k, pos0 + k, n - k);
+    layer(s, il, pos0 + k, n - k);
+    o->rmsnorm(m->be, s->b.x, H, &L->head_norm, s->b.xn, H, n - k, H, c->rms_norm_eps);
+    head(s, &L->head, s->b.xn, n - k, 0, logits);
 }

@@ -23,6 +23,9 @@ static struct dsv3_model_params model_params_defaults(void) {
     p.n_threads = 0;
     p.use_mmap = 1;
     p.mmap_mode = DSV3_MMAP_LAZY;
+    p.placement = "auto";
+    p.gpu_budget = 0;
+    p.kv_reserve_ctx = 4096; /* the default session's context */
     return p;
 }
 
@@ -43,7 +46,39 @@ const void *model_aligned(dsv3_model *m, const void *data, size_t nbytes, size_t
     return p;
 }
 
+/* The bytes of KV cache to keep free on the device: kv_reserve_ctx
+ * positions of the f32 cache (the largest kv_type) of every layer, the MTP
+ * layers' included, as a session with the default n_ctx would hold. */
+static uint64_t kv_reserve_bytes(const dsv3_model *m) {
+    const dsv3_config *c = &m->cfg;
+    int64_t ctx = m->kv_reserve_ctx;
+    if (c->max_position_embeddings > 0 && ctx > c->max_position_embeddings) ctx = c->max_position_embeddings;
+    return (uint64_t)ctx * (uint64_t)(c->n_layers + c->n_mtp_layers) *
+           (uint64_t)(c->kv_lora_rank + c->qk_rope_head_dim) * sizeof(float);
+}
+
+/* Initialize the backend. Called at the first weight: the config has been
+ * parsed by then, and the KV reserve depends on it. */
+static int backend_init(dsv3_model *m, dsv3_err *e) {
+    m->bp.n_threads = m->n_threads;
+    m->bp.placement = m->placement;
+    m->bp.kv_reserve = m->has_device ? kv_reserve_bytes(m) : 0;
+    return m->ops->init(&m->bp, &m->be, e);
+}
+
 int model_add_weight(dsv3_model *m, dsv3_weight *w, dsv3_err *e) {
+    if (!m->be) {
+        int rc = backend_init(m, e);
+        if (rc) return rc;
+    }
+    if (m->n_weights == m->cap_weights) { /* kept for placement and its byte counts */
+        int cap = m->cap_weights ? 2 * m->cap_weights : 1024;
+        dsv3_weight **nw = realloc(m->weights, (size_t)cap * sizeof *nw);
+        if (!nw) return err_set(e, DSV3_ERR_NO_MEMORY, "out of memory (list of %d weights)", cap);
+        m->weights = nw;
+        m->cap_weights = cap;
+    }
+    m->weights[m->n_weights++] = w;
     m->n_params += (uint64_t)w->rows * (uint64_t)w->cols;
     if (w->type >= 0 && w->type < DSV3_W_COUNT && w->rows > 1) m->type_counts[w->type]++;
     return m->ops->upload_weight(m->be, w, e);
@@ -67,6 +102,7 @@ void dsv3_model_free(dsv3_model *m) {
     if (m->free_source) m->free_source(m->source);
     for (int i = 0; i < m->n_aligned_copies; i++) free(m->aligned_copies[i]);
     free(m->aligned_copies);
+    free(m->weights);
     free(m);
 }
 
@@ -103,6 +139,36 @@ static int is_gguf(const char *path, dsv3_err *e) {
     return got == sizeof magic && memcmp(magic, "GGUF", 4) == 0;
 }
 
+/* Resolve params.backend: a backend name, or "NAME:N" for device N of a
+ * backend with its own devices (e.g. "vulkan:1"). */
+static int find_backend(dsv3_model *m, const char *name, dsv3_err *e) {
+    const char *colon = strrchr(name, ':');
+    char base[64];
+    long dev = 0;
+    if (colon) {
+        const char *d = colon + 1;
+        char *end;
+        errno = 0;
+        dev = strtol(d, &end, 10);
+        if (*d < '0' || *d > '9' || *end || errno || dev > 1023)
+            return err_set(e, DSV3_ERR_BACKEND, "backend '%s': the device after ':' must be a number 0..1023", name);
+        if ((size_t)(colon - name) >= sizeof base || colon == name || !strncmp(name, "auto:", 5))
+            return err_set(e, DSV3_ERR_BACKEND, "backend '%s': give a backend name before ':N' (e.g. vulkan:%ld)",
+                           name, dev);
+        memcpy(base, name, (size_t)(colon - name));
+        base[colon - name] = 0;
+        name = base;
+    }
+    m->ops = dsv3_backend_find(name, e);
+    if (!m->ops) return DSV3_ERR_BACKEND;
+    m->has_device = m->ops->version >= DSV3_BACKEND_V3 && m->ops->load_done;
+    if (colon && !m->has_device)
+        return err_set(e, DSV3_ERR_BACKEND, "backend '%s' runs on the CPU and has no devices to pick with ':%ld'", name,
+                       dev);
+    m->bp.device = (int)dev;
+    return DSV3_OK;
+}
+
 static int load(const char *path, const struct dsv3_model_params *up, dsv3_model *m, dsv3_err *e) {
     struct dsv3_model_params p = model_params_defaults();
     if (up && dsv3_struct_in(&p, sizeof p, up, "dsv3_model_params", e)) return e->status;
@@ -113,6 +179,14 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
         return err_set(e, DSV3_ERR_INVALID_ARG,
                        "mmap_mode = %d is not one of DSV3_MMAP_LAZY 0, DSV3_MMAP_POPULATE 1, DSV3_MMAP_LOCK 2",
                        (int)p.mmap_mode);
+    const char *pl = p.placement ? p.placement : "auto";
+    if (strcmp(pl, "auto") && strcmp(pl, "gpu") && strcmp(pl, "experts-on-cpu"))
+        return err_set(e, DSV3_ERR_INVALID_ARG, "placement '%.64s' is not one of auto, gpu, experts-on-cpu", pl);
+    snprintf(m->placement, sizeof m->placement, "%s", pl);
+    if (p.kv_reserve_ctx < 0)
+        return err_set(e, DSV3_ERR_INVALID_ARG, "kv_reserve_ctx = %d is negative", (int)p.kv_reserve_ctx);
+    m->kv_reserve_ctx = p.kv_reserve_ctx;
+    m->bp.budget = p.gpu_budget;
     /* How mapfile_open gets the bytes: DSV3_MAPFILE_* follow DSV3_MMAP_* */
     const int map_mode = p.use_mmap ? DSV3_MAPFILE_LAZY + p.mmap_mode : DSV3_MAPFILE_READ;
     struct stat sb;
@@ -120,13 +194,11 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
         int err = errno;
         return err_set(e, dsv3_errno_status(err), "%s: %s", path, strerror(err));
     }
-    /* The backend comes first: binding hands every weight to it. */
-    m->ops = dsv3_backend_find(p.backend, e);
-    if (!m->ops) return DSV3_ERR_BACKEND;
-    m->n_threads = p.n_threads ? p.n_threads : default_threads();
-    dsv3_backend_params bp = {m->n_threads};
-    int rc = m->ops->init(&bp, &m->be, e);
+    /* The backend is chosen first (a bad name fails before any file is
+     * read) and initialized at the first weight (model_add_weight). */
+    int rc = find_backend(m, p.backend, e);
     if (rc) return rc;
+    m->n_threads = p.n_threads ? p.n_threads : default_threads();
     if (S_ISDIR(sb.st_mode)) {
         rc = model_load_hf(m, path, map_mode, e);
     } else {
@@ -135,6 +207,8 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
         if (!rc) return err_set(e, DSV3_ERR_UNSUPPORTED, "%s: not a checkpoint directory and not a GGUF file", path);
         rc = model_load_gguf(m, path, map_mode, e);
     }
+    if (!rc && !m->be) rc = err_set(e, DSV3_ERR_BAD_FILE, "%s: the model has no weights", path);
+    if (!rc) rc = dsv3_model_place(m, e);
     if (!rc) dsv3_model_fingerprint_init(m);
     return rc;
 }
@@ -176,13 +250,15 @@ uint64_t model_kv_bytes_per_token(const dsv3_model *m) {
     return (uint64_t)(m->cfg.kv_lora_rank + m->cfg.qk_rope_head_dim) * (uint64_t)m->cfg.n_layers * sizeof(float);
 }
 
-static uint64_t wbytes(const dsv3_weight *w) {
+uint64_t dsv3_model_weight_bytes(const dsv3_weight *w) {
     if (!w->data) return 0;
     if (w->type == DSV3_W_F8_E4M3) /* plus its block scales */
         return (uint64_t)w->rows * w->row_stride +
                (uint64_t)((w->rows + w->block_r - 1) / w->block_r) * (uint64_t)w->scale_cols * 4;
     return (uint64_t)w->rows * w->row_stride;
 }
+
+static uint64_t wbytes(const dsv3_weight *w) { return dsv3_model_weight_bytes(w); }
 
 static uint64_t ffn_bytes(const ffn_weights *f) { return wbytes(&f->gate) + wbytes(&f->up) + wbytes(&f->down); }
 
@@ -254,6 +330,11 @@ int dsv3_model_get_info(const dsv3_model *m, struct dsv3_model_info *info) {
     i.n_moe_layers = db.n_moe;
     i.n_group = c->n_group;
     i.topk_group = c->topk_group;
+    const char *dev = "cpu";
+    if (m->has_device) dev = m->ops->device_name ? m->ops->device_name(m->be) : m->ops->name;
+    snprintf(i.device, sizeof i.device, "%s", dev ? dev : m->ops->name);
+    i.device_bytes = m->device_bytes;
+    i.host_weight_bytes = m->host_bytes;
     return dsv3_struct_out(info, &i, sizeof i, "dsv3_model_info", NULL);
 }
 

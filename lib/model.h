@@ -51,6 +51,16 @@ struct dsv3_model {
     /* model_files.c: what a saved session state must match */
     uint64_t fp_config;             /* hash of every config value          */
     uint64_t fp_weights;            /* hash of the files' sizes + headers  */
+    /* Device placement (model.c, model_place.c). The backend is
+     * initialized at the first weight, once the config is known, because
+     * its KV reserve depends on the model's dimensions. */
+    dsv3_backend_params bp;         /* what init gets (placement copied)  */
+    char placement[16];             /* "auto", "gpu", "experts-on-cpu"     */
+    int32_t kv_reserve_ctx;
+    int has_device;                 /* a backend with its own memory        */
+    dsv3_weight **weights;          /* every weight bound, in bind order  */
+    int n_weights, cap_weights;
+    uint64_t device_bytes, host_bytes;
 };
 
 /* Shared by the format loaders (model.c). */
@@ -62,6 +72,13 @@ int model_add_weight(dsv3_model *m, dsv3_weight *w, dsv3_err *e);
 /* Name the type most matrices are stored in (info.weight_dtype). */
 void model_set_weight_dtype(dsv3_model *m);
 uint64_t model_kv_bytes_per_token(const dsv3_model *m);
+/* Stored bytes of a weight, FP8 block scales included (0 if unbound). */
+uint64_t dsv3_model_weight_bytes(const dsv3_weight *w);
+
+/* model_place.c: after the loader bound every weight, let a device
+ * backend place and upload them (ops->load_done), re-copy the views that
+ * alias a placed weight, and count the bytes on the device and host. */
+int dsv3_model_place(dsv3_model *m, dsv3_err *e);
 
 /* model_files.c. DSV3_OK while every mapped weight file has the size,
  * mtime and inode it had at load (one fstat a file; files read into

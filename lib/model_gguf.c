@@ -247,7 +247,16 @@ typedef struct binder {
     dsv3_model *m;
     const gguf_file *f;
     dsv3_err *e;
+    int role, layer; /* what the next matrices are for (tag()): a device
+                        backend places weights by role and layer */
 } binder;
+
+/* Matrices bound from here on have this role and decoder layer (-1 for
+ * the embedding, output norm and head); vectors are always norms. */
+static void tag(binder *b, int role, int layer) {
+    b->role = role;
+    b->layer = layer;
+}
 
 static int ggml_to_wtype(int t) {
     switch (t) {
@@ -310,8 +319,10 @@ static int find(binder *b, const char *name, const int64_t *want, int nd, int ki
     return DSV3_OK;
 }
 
-static int view(binder *b, dsv3_weight *w, int wt, const unsigned char *data, int64_t rows, int64_t cols) {
+static int view(binder *b, dsv3_weight *w, int wt, const unsigned char *data, int64_t rows, int64_t cols, int role) {
     memset(w, 0, sizeof *w);
+    w->role = role;
+    w->layer = b->layer;
     w->type = wt;
     w->rows = rows;
     w->cols = cols;
@@ -327,7 +338,7 @@ static int bind(binder *b, dsv3_weight *w, const char *name, int64_t rows, int64
     const unsigned char *data;
     memset(w, 0, sizeof *w);
     TRY(find(b, name, want, kind == W_MATRIX ? 2 : 1, kind, &wt, &data));
-    return view(b, w, wt, data, kind == W_MATRIX ? rows : 1, cols);
+    return view(b, w, wt, data, kind == W_MATRIX ? rows : 1, cols, kind == W_MATRIX ? b->role : DSV3_ROLE_NORM);
 }
 
 static int bindf(binder *b, dsv3_weight *w, int64_t rows, int64_t cols, int kind, const char *fmt, ...) DSV3_PRINTF(6, 7);
@@ -349,7 +360,7 @@ static int bind3(binder *b, dsv3_weight *ws, size_t w_stride, const char *name, 
     const size_t per = (size_t)rows * dsv3_wtype_row_bytes(wt, cols);
     for (int64_t i = 0; i < n; i++) {
         dsv3_weight *w = (dsv3_weight *)(void *)((char *)ws + (size_t)i * w_stride);
-        TRY(view(b, w, wt, data + (size_t)i * per, rows, cols));
+        TRY(view(b, w, wt, data + (size_t)i * per, rows, cols, b->role));
     }
     return DSV3_OK;
 }
@@ -373,8 +384,8 @@ static int bind_experts(binder *b, layer_weights *L, int il) {
         TRY(find(b, name, want, 3, W_MATRIX, &wt, &data));
         const size_t half = (size_t)Fe * dsv3_wtype_row_bytes(wt, H);
         for (int64_t x = 0; x < E; x++) {
-            TRY(view(b, &L->experts[x].gate, wt, data + (size_t)x * 2 * half, Fe, H));
-            TRY(view(b, &L->experts[x].up, wt, data + (size_t)x * 2 * half + half, Fe, H));
+            TRY(view(b, &L->experts[x].gate, wt, data + (size_t)x * 2 * half, Fe, H, b->role));
+            TRY(view(b, &L->experts[x].up, wt, data + (size_t)x * 2 * half + half, Fe, H, b->role));
         }
     } else {
         snprintf(name, sizeof name, "blk.%d.ffn_gate_exps.weight", il);
@@ -401,6 +412,7 @@ static int bind_layer(binder *b, int il) {
     const int64_t H = c->hidden_size, nh = c->n_heads, dn = c->qk_nope_head_dim, dr = c->qk_rope_head_dim,
                   dv = c->v_head_dim, kvl = c->kv_lora_rank, ql = c->q_lora_rank;
     char name[128];
+    tag(b, DSV3_ROLE_ATTN, il);
     TRY(bindf(b, &L->attn_norm, 1, H, W_VECTOR, "blk.%d.attn_norm.weight", il));
     TRY(bindf(b, &L->ffn_norm, 1, H, W_VECTOR, "blk.%d.ffn_norm.weight", il));
     if (ql > 0) {
@@ -425,10 +437,10 @@ static int bind_layer(binder *b, int il) {
         int wt;
         const unsigned char *data;
         TRY(find(b, name, wk, 3, W_MATRIX, &wt, &data));
-        TRY(view(b, &L->k_b, wt, data, nh * kvl, dn));
+        TRY(view(b, &L->k_b, wt, data, nh * kvl, dn, b->role));
         snprintf(name, sizeof name, "blk.%d.attn_v_b.weight", il);
         TRY(find(b, name, wv, 3, W_MATRIX, &wt, &data));
-        TRY(view(b, &L->v_b, wt, data, nh * dv, kvl));
+        TRY(view(b, &L->v_b, wt, data, nh * dv, kvl, b->role));
     } else {
         L->kv_split = 0;
         TRY(bind(b, &L->kv_b, legacy, nh * (dn + dv), kvl, W_MATRIX));
@@ -436,8 +448,12 @@ static int bind_layer(binder *b, int il) {
     TRY(bindf(b, &L->o, H, nh * dv, W_MATRIX, "blk.%d.attn_output.weight", il));
     L->is_moe = config_layer_is_moe(c, il);
     L->router_bias.type = -1;
-    if (!L->is_moe) return bind_ffn(b, &L->dense, c->intermediate_size, il, "");
+    if (!L->is_moe) {
+        tag(b, DSV3_ROLE_DENSE, il);
+        return bind_ffn(b, &L->dense, c->intermediate_size, il, "");
+    }
     const int64_t E = c->n_routed_experts;
+    tag(b, DSV3_ROLE_ROUTER, il);
     TRY(bindf(b, &L->router, E, H, W_MATRIX, "blk.%d.ffn_gate_inp.weight", il));
     /* The selection bias: in every MoE layer when the first has it. */
     int first_moe = c->first_k_dense_replace < c->n_layers ? c->first_k_dense_replace : c->n_layers;
@@ -450,9 +466,11 @@ static int bind_layer(binder *b, int il) {
             return err_set(b->e, DSV3_ERR_BAD_DTYPE, "tensor '%s' is stored as %s; the router bias must be F32", name,
                            gguf_ggml_type_name(gguf_find_tensor(b->f, name)->type));
     }
+    tag(b, DSV3_ROLE_EXPERT, il);
     TRY(bind_experts(b, L, il));
     if (c->n_shared_experts > 0) {
         L->has_shared = 1;
+        tag(b, DSV3_ROLE_SHARED, il);
         TRY(bind_ffn(b, &L->shared, (int64_t)c->moe_intermediate_size * c->n_shared_experts, il, "_shexp"));
     }
     return DSV3_OK;
@@ -466,25 +484,31 @@ static int bind_mtp(binder *b, int il) {
     const int64_t H = m->cfg.hidden_size, V = m->cfg.vocab_size;
     char name[128];
     TRY(bind_layer(b, il));
+    tag(b, DSV3_ROLE_DENSE, il);
     TRY(bindf(b, &L->enorm, 1, H, W_VECTOR, "blk.%d.nextn.enorm.weight", il));
     TRY(bindf(b, &L->hnorm, 1, H, W_VECTOR, "blk.%d.nextn.hnorm.weight", il));
     TRY(bindf(b, &L->eh_proj, H, 2 * H, W_MATRIX, "blk.%d.nextn.eh_proj.weight", il));
     TRY(bindf(b, &L->head_norm, 1, H, W_VECTOR, "blk.%d.nextn.shared_head_norm.weight", il));
     snprintf(name, sizeof name, "blk.%d.nextn.shared_head_head.weight", il);
+    tag(b, DSV3_ROLE_HEAD, il);
     if (has(b, name)) TRY(bind(b, &L->head, name, V, H, W_MATRIX));
     else L->head = m->lm_head;
     snprintf(name, sizeof name, "blk.%d.nextn.embed_tokens.weight", il);
+    tag(b, DSV3_ROLE_EMBED, il);
     if (has(b, name)) TRY(bind(b, &L->embed, name, V, H, W_MATRIX));
     else L->embed = m->embed;
     return DSV3_OK;
 }
 
 static int bind_all(dsv3_model *m, const gguf_file *f, dsv3_err *e) {
-    binder b = {m, f, e};
+    binder b = {m, f, e, DSV3_ROLE_EMBED, -1};
     const dsv3_config *c = &m->cfg;
     const int64_t H = c->hidden_size, V = c->vocab_size;
+    /* A table tied to the head is read whole every token: place it as the head */
+    if (!has(&b, "output.weight")) tag(&b, DSV3_ROLE_HEAD, -1);
     TRY(bind(&b, &m->embed, "token_embd.weight", V, H, W_MATRIX));
     TRY(bind(&b, &m->out_norm, "output_norm.weight", 1, H, W_VECTOR));
+    tag(&b, DSV3_ROLE_HEAD, -1);
     if (has(&b, "output.weight")) TRY(bind(&b, &m->lm_head, "output.weight", V, H, W_MATRIX));
     else m->lm_head = m->embed; /* tied */
     m->layers = calloc((size_t)(c->n_layers + c->n_mtp_layers), sizeof *m->layers);

@@ -16,7 +16,16 @@ enum { W_MATRIX, W_VECTOR, W_BIAS };
 typedef struct binder {
     dsv3_model *m;
     dsv3_err *e;
+    int role, layer; /* what the next matrices are for (tag()): a device
+                        backend places weights by role and layer */
 } binder;
+
+/* Matrices bound from here on have this role and decoder layer (-1 for
+ * the embedding, output norm and head); vectors are always norms. */
+static void tag(binder *b, int role, int layer) {
+    b->role = role;
+    b->layer = layer;
+}
 
 static int st_to_wtype(int dt) {
     switch (dt) {
@@ -49,6 +58,8 @@ static int bind(binder *b, dsv3_weight *w, const char *name, int64_t rows, int64
                            (long long)rows, (long long)cols);
         return err_set(b->e, DSV3_ERR_BAD_SHAPE, "tensor '%s' has shape %s, expected [%lld]", name, got, (long long)cols);
     }
+    w->role = kind == W_MATRIX ? b->role : DSV3_ROLE_NORM;
+    w->layer = b->layer;
     w->type = wt;
     w->rows = kind == W_MATRIX ? rows : 1;
     w->cols = cols;
@@ -106,6 +117,7 @@ static int bind_layer(binder *b, int il) {
                   dv = c->v_head_dim, kvl = c->kv_lora_rank, ql = c->q_lora_rank;
     char p[128];
     snprintf(p, sizeof p, "model.layers.%d", il);
+    tag(b, DSV3_ROLE_ATTN, il);
     TRY(bindf(b, &L->attn_norm, 1, H, W_VECTOR, "%s.input_layernorm.weight", p));
     TRY(bindf(b, &L->ffn_norm, 1, H, W_VECTOR, "%s.post_attention_layernorm.weight", p));
     if (ql > 0) {
@@ -124,9 +136,11 @@ static int bind_layer(binder *b, int il) {
     if (!L->is_moe) {
         char q[160];
         snprintf(q, sizeof q, "%s.mlp", p);
+        tag(b, DSV3_ROLE_DENSE, il);
         return bind_ffn(b, &L->dense, c->intermediate_size, q);
     }
     const int E = c->n_routed_experts;
+    tag(b, DSV3_ROLE_ROUTER, il);
     TRY(bindf(b, &L->router, E, H, W_MATRIX, "%s.mlp.gate.weight", p));
     if (c->topk_method == DSV3_TOPK_NOAUX_TC) {
         TRY(bindf(b, &L->router_bias, 1, E, W_BIAS, "%s.mlp.gate.e_score_correction_bias", p));
@@ -137,6 +151,7 @@ static int bind_layer(binder *b, int il) {
         return err_set(b->e, DSV3_ERR_BAD_DTYPE, "tensor '%s.mlp.gate.weight' is FP8; the router must be F32/BF16/F16", p);
     L->experts = calloc((size_t)E, sizeof *L->experts);
     if (!L->experts) return err_set(b->e, DSV3_ERR_NO_MEMORY, "out of memory");
+    tag(b, DSV3_ROLE_EXPERT, il);
     for (int x = 0; x < E; x++) {
         char q[160];
         snprintf(q, sizeof q, "%s.mlp.experts.%d", p, x);
@@ -146,6 +161,7 @@ static int bind_layer(binder *b, int il) {
         char q[160];
         snprintf(q, sizeof q, "%s.mlp.shared_experts", p);
         L->has_shared = 1;
+        tag(b, DSV3_ROLE_SHARED, il);
         TRY(bind_ffn(b, &L->shared, (int64_t)c->moe_intermediate_size * c->n_shared_experts, q));
     }
     return DSV3_OK;
@@ -159,15 +175,18 @@ static int bind_mtp(binder *b, int il) {
     layer_weights *L = &m->layers[il];
     const int64_t H = m->cfg.hidden_size, V = m->cfg.vocab_size;
     TRY(bind_layer(b, il));
+    tag(b, DSV3_ROLE_DENSE, il);
     TRY(bindf(b, &L->enorm, 1, H, W_VECTOR, "model.layers.%d.enorm.weight", il));
     TRY(bindf(b, &L->hnorm, 1, H, W_VECTOR, "model.layers.%d.hnorm.weight", il));
     TRY(bindf(b, &L->eh_proj, H, 2 * H, W_MATRIX, "model.layers.%d.eh_proj.weight", il));
     TRY(bindf(b, &L->head_norm, 1, H, W_VECTOR, "model.layers.%d.shared_head.norm.weight", il));
     char name[160];
     snprintf(name, sizeof name, "model.layers.%d.shared_head.head.weight", il);
+    tag(b, DSV3_ROLE_HEAD, il);
     if (st_find(m->st, name)) TRY(bind(b, &L->head, name, V, H, W_MATRIX));
     else L->head = m->lm_head;
     snprintf(name, sizeof name, "model.layers.%d.embed_tokens.weight", il);
+    tag(b, DSV3_ROLE_EMBED, il);
     if (st_find(m->st, name)) TRY(bind(b, &L->embed, name, V, H, W_MATRIX));
     else L->embed = m->embed;
     if (L->embed.type == DSV3_W_F8_E4M3)
@@ -176,11 +195,12 @@ static int bind_mtp(binder *b, int il) {
 }
 
 static int bind_all(dsv3_model *m, dsv3_err *e) {
-    binder b = {m, e};
+    binder b = {m, e, DSV3_ROLE_EMBED, -1};
     const dsv3_config *c = &m->cfg;
     const int64_t H = c->hidden_size, V = c->vocab_size;
     TRY(bind(&b, &m->embed, "model.embed_tokens.weight", V, H, W_MATRIX));
     TRY(bind(&b, &m->out_norm, "model.norm.weight", 1, H, W_VECTOR));
+    tag(&b, DSV3_ROLE_HEAD, -1);
     TRY(bind(&b, &m->lm_head, "lm_head.weight", V, H, W_MATRIX));
     if (m->embed.type == DSV3_W_F8_E4M3)
         return err_set(e, DSV3_ERR_BAD_DTYPE, "tensor 'model.embed_tokens.weight' is FP8; embeddings must be F32/BF16/F16");

@@ -206,6 +206,18 @@ static void run_chunks(dsv3_session *s, const int32_t *ids, int32_t n, float *lo
     }
 }
 
+/* Ops return nothing, so a device backend keeps a failure during the step
+ * (out of device memory, a lost device) and reports it here. The position
+ * goes back to where the step began, as after any failed step (rows
+ * written past it are overwritten later). */
+static int backend_status(dsv3_session *s, int *pos, int pos0) {
+    const dsv3_backend_ops *ops = s->m->ops;
+    if (ops->version < DSV3_BACKEND_V3 || !ops->status) return DSV3_OK;
+    int rc = ops->status(s->m->be, &s->err);
+    if (rc) *pos = pos0;
+    return rc;
+}
+
 int dsv3_session_step(dsv3_session *s, const int32_t *tokens, int32_t n, float *logits, unsigned flags) {
     if (!s) return DSV3_ERR_INVALID_ARG;
     err_clear(&s->err);
@@ -220,8 +232,9 @@ int dsv3_session_step(dsv3_session *s, const int32_t *tokens, int32_t n, float *
     if (!rc) rc = dsv3_model_files_check(s->m, &s->err); /* mapped weights still as loaded */
     if (rc) return rc;
     /* The MTP cache can only trail the main cache; stepping never moves it. */
+    int pos0 = s->pos;
     run_chunks(s, tokens, n, logits, flags, forward_main, &s->pos);
-    return DSV3_OK;
+    return backend_status(s, &s->pos, pos0);
 }
 
 int dsv3_session_mtp_step(dsv3_session *s, const int32_t *next, int32_t n, float *logits, unsigned flags) {
@@ -240,8 +253,9 @@ int dsv3_session_mtp_step(dsv3_session *s, const int32_t *next, int32_t n, float
     int rc = check_tokens(s, next, n, "dsv3_session_mtp_step");
     if (!rc) rc = dsv3_model_files_check(s->m, &s->err);
     if (rc) return rc;
+    int pos0 = s->mtp_pos;
     run_chunks(s, next, n, logits, flags, forward_mtp, &s->mtp_pos);
-    return DSV3_OK;
+    return backend_status(s, &s->mtp_pos, pos0);
 }
 
 int32_t dsv3_session_position(const dsv3_session *s) { return s ? s->pos : 0; }

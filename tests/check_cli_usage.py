@@ -73,6 +73,14 @@ BAD = [
     (["convert", "-m", "x", "-o", "y.gguf", "--type", "Q4_K", "-t", "x"], "-t", "0..1024"),
     (["synth", "--shape", "tiny", "--layers", "0", "-o", "x"], "--layers", "1..100000"),
     (["synth", "--shape", "tiny", "--seed", "0x10", "-o", "x"], "--seed", "0..18446744073709551615"),
+    (["info", "--placement", "fast"], "--placement", "auto|gpu|experts-on-cpu"),
+    (["chat", "--placement", "cpu"], "--placement", "auto|gpu|experts-on-cpu"),
+    (["run", "-p", "x", "--gpu-budget", "8X"], "--gpu-budget", "N, NK, NM or NG"),
+    (["run", "-p", "x", "--gpu-budget", "8GB"], "--gpu-budget", "N, NK, NM or NG"),
+    (["bench", "--gpu-budget", "-1"], "--gpu-budget", "N, NK, NM or NG"),
+    (["perplexity", "-f", "/dev/null", "--gpu-budget", "1.5G"], "--gpu-budget", "N, NK, NM or NG"),
+    (["logits", "--tokens", "1", "--out", "x", "--gpu-budget", "99999999999G"], "--gpu-budget", "N, NK, NM or NG"),
+    (["mtp-logits", "--tokens", "1", "--out", "x", "--gpu-budget", ""], "--gpu-budget", "N, NK, NM or NG"),
 ]
 for args, opt, rng in BAD:
     r = run(*args)
@@ -86,6 +94,21 @@ for args in USAGE:
     r = run(*args)
     check(r.returncode == 2 and r.stdout == "" and "--help" in r.stderr,
           f"{' '.join(args)}: rc {r.returncode}, stdout {r.stdout[:60]!r}, stderr {r.stderr.strip()[:160]!r}")
+
+# ---- devices: placement and budget are accepted everywhere a model loads,
+# ignored by CPU backends; `backends` describes each backend ----
+for c in ("run", "chat", "info", "bench", "perplexity", "logits", "mtp-logits"):
+    r = run(c, "--help")
+    check("--placement" in r.stdout and "--gpu-budget BYTES" in r.stdout, f"{c} --help lists --placement and --gpu-budget")
+r = run("info", "--backend", "scalar", "--placement", "experts-on-cpu", "--gpu-budget", "8G")
+check(r.returncode == 0 and "\ndevice            cpu (" in r.stdout and "\nplacement         scalar: all " in r.stdout,
+      "info on a CPU backend ignores the placement: " + r.stdout[:400] + r.stderr)
+r = run("info", "--backend", "scalar:1")
+check(r.returncode == 1 and r.stdout == "" and "no devices" in r.stderr, "info --backend scalar:1: " + r.stderr)
+r = run("backends")
+lines = r.stdout.splitlines()
+check(r.returncode == 0 and lines[0].startswith("scalar   available") and r.stdout.count('picked by "auto"') == 1 and
+      lines[-2].startswith("auto     "), "backends: " + r.stdout)
 
 # ---- the demo model by default ----
 r = run("info")

@@ -24,10 +24,12 @@ static int g_pass, g_fail;
         }                                                         \
     } while (0)
 
-/* A named backend that is compiled in but that this CPU cannot run (an
- * avx512 test on a CPU without AVX-512): the test reports it and exits
- * with 77, which CTest counts as skipped (SKIP_RETURN_CODE), never as
- * passed. Unknown names fall through, and fail where they are used. */
+/* A named backend that is compiled in but cannot run here (an avx512 test
+ * on a CPU without AVX-512, vulkan without a loader or a device): the test
+ * reports it with the backend's own reason and exits with 77, which CTest
+ * counts as skipped (SKIP_RETURN_CODE), never as passed; a failure instead
+ * when the environment's DSV3_REQUIRE_BACKEND names it. Unknown names fall
+ * through, and fail where they are used. */
 #define SKIP_CODE 77
 static inline void skip_if_backend_unavailable(const char *name) {
     for (int i = 0;; i++) {
@@ -35,8 +37,16 @@ static inline void skip_if_backend_unavailable(const char *name) {
         const char *n = dsv3_backend_name(i, &avail);
         if (!n) return;
         if (!strcmp(n, name) && !avail) {
-            printf("SKIP: backend '%s' is compiled in but this CPU cannot run it\n", name);
-            exit(SKIP_CODE);
+            char why[512] = "";
+            dsv3_backend_describe(i, why, sizeof why);
+            for (char *c = why; *c; c++)
+                if (*c == '\n') *c = ' ';
+            /* CI sets DSV3_REQUIRE_BACKEND=vulkan where lavapipe must run it */
+            const char *req = getenv("DSV3_REQUIRE_BACKEND");
+            const int must = req && !strcmp(req, name);
+            printf("%s: backend '%s' is compiled in but cannot run here: %s\n", must ? "FAIL" : "SKIP", name,
+                   *why ? why : "no reason given");
+            exit(must ? 1 : SKIP_CODE);
         }
     }
 }

@@ -40,6 +40,14 @@ int main(int argc, char **argv) {
     const std::string dir = argv[1];
     try {
         dsv3::model m = dsv3::model::load(dir, "scalar", 2);
+        /* devices (0.3): a CPU backend keeps every weight in host memory */
+        const std::string where = m.placement();
+        CHECK(where.find("host memory") != std::string::npos, "placement text");
+        CHECK(std::string(m.info().device) == "cpu" && m.info().device_bytes == 0, "info device");
+        int n_auto = 0;
+        for (const auto &b : dsv3::describe_backends())
+            n_auto += b.second.find("picked by \"auto\"") != std::string::npos;
+        CHECK(n_auto == 1, "one backend is auto's pick");
         dsv3::tokenizer tok = dsv3::tokenizer::load(dir);
         const std::string prompt = "It is a truth universally acknowledged";
         std::vector<int32_t> ids = tok.encode(prompt);

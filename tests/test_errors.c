@@ -436,6 +436,53 @@ static void test_paths(const ckpt *c) {
     rc = dsv3_model_load(c->dir, &mp, &m, err, sizeof err);
     CHECK(rc == DSV3_OK && m, "backend NULL means auto: %s", err);
     dsv3_model_free(m);
+    /* ":N" picks a device of a device backend; CPU backends have none */
+    mp.backend = "scalar:0";
+    expect_load_p("backend 'scalar:0'", c->dir, &mp, DSV3_ERR_BACKEND, "scalar", "no devices");
+    mp.backend = "scalar:x";
+    expect_load_p("backend 'scalar:x'", c->dir, &mp, DSV3_ERR_BACKEND, "scalar:x", "0..1023");
+    mp.backend = "scalar:1024";
+    expect_load_p("backend 'scalar:1024'", c->dir, &mp, DSV3_ERR_BACKEND, "scalar:1024", "0..1023");
+    mp.backend = "auto:0";
+    expect_load_p("backend 'auto:0'", c->dir, &mp, DSV3_ERR_BACKEND, "auto:0", "backend name");
+    mp.backend = "nope:1";
+    expect_load_p("backend 'nope:1'", c->dir, &mp, DSV3_ERR_BACKEND, "nope", "scalar");
+
+    /* placement, gpu_budget, kv_reserve_ctx (0.3) */
+    dsv3_model_params_init(&mp, sizeof mp);
+    CHECK(mp.placement && !strcmp(mp.placement, "auto") && mp.gpu_budget == 0 && mp.kv_reserve_ctx == 4096,
+          "placement defaults: '%s' %llu %d", mp.placement ? mp.placement : "(null)",
+          (unsigned long long)mp.gpu_budget, (int)mp.kv_reserve_ctx);
+    mp.placement = "everything-on-gpu";
+    expect_load_p("placement 'everything-on-gpu'", c->dir, &mp, DSV3_ERR_INVALID_ARG, "everything-on-gpu",
+                  "experts-on-cpu");
+    mp.placement = "";
+    expect_load_p("placement ''", c->dir, &mp, DSV3_ERR_INVALID_ARG, "placement ''", "auto, gpu");
+    mp.placement = "auto";
+    mp.kv_reserve_ctx = -1;
+    expect_load_p("kv_reserve_ctx -1", c->dir, &mp, DSV3_ERR_INVALID_ARG, "kv_reserve_ctx", NULL);
+    /* CPU backends accept every placement and ignore it: all weights on the host */
+    static const char *const placements[] = {"gpu", "experts-on-cpu", NULL};
+    for (int k = 0; k < 3; k++) {
+        dsv3_model_params_init(&mp, sizeof mp);
+        mp.backend = "scalar";
+        mp.placement = placements[k];
+        mp.gpu_budget = 1; /* far too small for a device, meaningless on the CPU */
+        mp.kv_reserve_ctx = 0;
+        m = NULL;
+        rc = dsv3_model_load(c->dir, &mp, &m, err, sizeof err);
+        struct dsv3_model_info pi;
+        memset(&pi, 0xA5, sizeof pi);
+        pi.struct_size = sizeof pi;
+        CHECK(rc == DSV3_OK && m && dsv3_model_get_info(m, &pi) == DSV3_OK && !strcmp(pi.device, "cpu") &&
+                  pi.device_bytes == 0 && pi.host_weight_bytes > 0 && pi.host_weight_bytes <= pi.bytes_mapped &&
+                  pi.reserved0 == 0,
+              "placement '%s' on the scalar backend: %s; device '%s', %llu on it, %llu on the host of %llu mapped",
+              placements[k] ? placements[k] : "(null)", err, rc ? "" : pi.device,
+              (unsigned long long)pi.device_bytes, (unsigned long long)pi.host_weight_bytes,
+              (unsigned long long)pi.bytes_mapped);
+        dsv3_model_free(m);
+    }
 
     /* the error buffer: truncation, NULL, size 0 */
     char small[32];
@@ -1344,6 +1391,53 @@ static void test_api(dsv3_model *m) {
     CHECK(rc == DSV3_OK && zeroed && box.i.struct_size == sizeof box && box.i.hidden_size == 203 &&
               box.i.kv_bytes_per_token == full.kv_bytes_per_token,
           "get_info larger struct: rc %d, tail zeroed %d", rc, zeroed);
+    /* a 0.2 program's struct ends before the 0.3 fields: none are written */
+    const size_t v02 = offsetof(struct dsv3_model_info, reserved0);
+    memset(&box, 0xA5, sizeof box);
+    box.i.struct_size = v02;
+    rc = dsv3_model_get_info(m, &box.i);
+    untouched = 1;
+    for (size_t i = v02; i < sizeof box; i++) untouched &= b[i] == 0xA5;
+    CHECK(rc == DSV3_OK && untouched && box.i.topk_group == full.topk_group, "get_info, 0.2 size %zu: rc %d", v02, rc);
+
+    /* dsv3_backend_describe: every backend says something, exactly one is
+     * the "auto" pick, bad arguments and short buffers are reported */
+    char text[4096];
+    int n_backends = 0, n_auto = 0;
+    while (dsv3_backend_name(n_backends, NULL)) {
+        rc = dsv3_backend_describe(n_backends, text, sizeof text);
+        CHECK(rc == DSV3_OK && text[0] && strlen(text) < sizeof text, "describe(%d): %d '%s'", n_backends, rc, text);
+        n_auto += strstr(text, "picked by \"auto\"") != NULL;
+        n_backends++;
+    }
+    CHECK(n_auto == 1, "%d backends say \"auto\" picks them", n_auto);
+    rc = dsv3_backend_describe(0, text, sizeof text);
+    CHECK(rc == DSV3_OK && !strncmp(text, "available", 9), "scalar: '%s'", text);
+    CHECK(dsv3_backend_describe(-1, text, sizeof text) == DSV3_ERR_INVALID_ARG &&
+              dsv3_backend_describe(n_backends, text, sizeof text) == DSV3_ERR_INVALID_ARG &&
+              dsv3_backend_describe(0, NULL, 10) == DSV3_ERR_INVALID_ARG &&
+              dsv3_backend_describe(0, text, 0) == DSV3_ERR_INVALID_ARG,
+          "describe: bad index, NULL buffer, size 0");
+    memset(text, 'Z', sizeof text);
+    rc = dsv3_backend_describe(0, text, 4);
+    CHECK(rc == DSV3_ERR_TOO_SMALL && !strcmp(text, "ava") && text[4] == 'Z', "describe into 4 bytes: %d '%.4s'", rc,
+          text);
+
+    /* dsv3_model_placement */
+    rc = dsv3_model_placement(m, text, sizeof text);
+    CHECK(rc == DSV3_OK && strstr(text, full.backend) && strstr(text, "host memory"), "placement: %d '%s'", rc, text);
+    size_t plen = strlen(text);
+    memset(text, 'Z', sizeof text);
+    rc = dsv3_model_placement(m, text, plen);
+    CHECK(rc == DSV3_ERR_TOO_SMALL && strlen(text) == plen - 1 && text[plen] == 'Z', "placement, one byte short: %d",
+          rc);
+    CHECK(dsv3_model_placement(m, text, plen + 1) == DSV3_OK, "placement, exact size");
+    CHECK(dsv3_model_placement(NULL, text, sizeof text) == DSV3_ERR_INVALID_ARG &&
+              dsv3_model_placement(m, NULL, 10) == DSV3_ERR_INVALID_ARG &&
+              dsv3_model_placement(m, text, 0) == DSV3_ERR_INVALID_ARG,
+          "placement: NULL model, NULL buffer, size 0");
+    CHECK(!strcmp(full.device, "cpu") && full.device_bytes == 0 && full.host_weight_bytes > 0, "info device '%s'",
+          full.device);
     printf("API robustness: done\n");
 }
 

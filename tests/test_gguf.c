@@ -7,7 +7,12 @@
  * Also: the reader's view of the metadata (tokenizer arrays, types), a
  * read-into-memory load (use_mmap = 0) that must give identical logits, and a
  * table of our error next to llama.cpp's (its llamacpp_logits vs truth).
- * Usage: test_gguf SHARED_DIR [FILE_ID ...] */
+ * Usage: test_gguf SHARED_DIR [options] [FILE_ID ...]
+ *   --backend NAME    compute on NAME instead of scalar (one that keeps
+ *                     activations f32: the same bounds hold; skipped, exit
+ *                     77, with the reason when it cannot run here)
+ *   --placement P     the model's placement on a device backend
+ *   --max-tokens T    only the logits cases of at most T tokens */
 #include <math.h>
 #include <stdint.h>
 
@@ -16,6 +21,9 @@
 #include "golden_util.h"
 
 static const char *shared = "../shared";
+static const char *backend = "scalar";
+static const char *placement = NULL;
+static int max_tokens = 0;
 
 static void *read_bin(const char *rel, size_t expect_bytes) {
     char p[1024];
@@ -50,7 +58,8 @@ static dsv3_model *open_model(const char *file, int use_mmap) {
     snprintf(p, sizeof p, "%s/golden-gguf/%s", shared, file);
     struct dsv3_model_params mp;
     dsv3_model_params_init(&mp, sizeof mp);
-    mp.backend = "scalar";
+    mp.backend = backend;
+    mp.placement = placement;
     mp.use_mmap = use_mmap;
     dsv3_model *m = NULL;
     int rc = dsv3_model_load(p, &mp, &m, err, sizeof err);
@@ -255,16 +264,25 @@ static void check_reader(const char *fid, const json_value *finfo) {
 
 int main(int argc, char **argv) {
     if (argc > 1) shared = argv[1];
+    const char *ids[64];
+    int n_ids = 0;
+    for (int a = 2; a < argc; a++) {
+        if (a + 1 < argc && !strcmp(argv[a], "--backend")) backend = argv[++a];
+        else if (a + 1 < argc && !strcmp(argv[a], "--placement")) placement = argv[++a];
+        else if (a + 1 < argc && !strcmp(argv[a], "--max-tokens")) max_tokens = atoi(argv[++a]);
+        else if (n_ids < 64) ids[n_ids++] = argv[a];
+    }
+    skip_if_backend_unavailable(backend);
     char p[1024];
     snprintf(p, sizeof p, "%s/golden-gguf/manifest.json", shared);
     json_doc *man = load_json(p);
     const json_value *files = json_get(json_root(man), "files"), *cases = json_get(json_root(man), "cases");
     summary *sums = calloc(files->n, sizeof *sums);
-    printf("golden-gguf cases on backend 'scalar'\n");
+    printf("golden-gguf cases on backend '%s'%s%s\n", backend, placement ? ", placement " : "", placement ? placement : "");
     for (size_t fi = 0; fi < files->n; fi++) {
         const char *fid = files->keys[fi];
-        int wanted = argc <= 2;
-        for (int a = 2; a < argc; a++) wanted |= !strcmp(argv[a], fid);
+        int wanted = n_ids == 0;
+        for (int a = 0; a < n_ids; a++) wanted |= !strcmp(ids[a], fid);
         summary *sm = &sums[fi];
         sm->id = fid;
         sm->mtp = -1;
@@ -293,6 +311,7 @@ int main(int argc, char **argv) {
             const json_value *c = &cases->items[i];
             if (strcmp(json_get(c, "file")->str, fid) != 0) continue;
             const char *kind = json_get(c, "kind")->str;
+            if (max_tokens && !strcmp(kind, "logits") && (int)json_get(c, "tokens")->n > max_tokens) continue;
             if (!strcmp(kind, "logits")) {
                 /* the 9-token case of the bf16 and q4_k_m files also loads without mmap */
                 float *mem = NULL;

@@ -7,7 +7,9 @@
  *     (1.5x llama.cpp's own), and
  *   - the argmax equal to the truth at every decisive position
  *     (routing margin >= 0.05 and top1-top2 >= 0.5), as llama.cpp gets.
- * Usage: test_gguf_fast SHARED BACKEND [THREADS] */
+ * Also the vulkan backend in hybrid placement ("experts-on-cpu"): its routed
+ * experts run on a CPU backend that rounds activations.
+ * Usage: test_gguf_fast SHARED BACKEND [THREADS [PLACEMENT|- [FILE_ID...]]] */
 #include <math.h>
 #include <stdint.h>
 
@@ -23,6 +25,7 @@ int main(int argc, char **argv) {
     const char *shared = argc > 1 ? argv[1] : "../shared";
     const char *backend = argc > 2 ? argv[2] : "auto";
     int threads = argc > 3 ? atoi(argv[3]) : 2;
+    const char *placement = argc > 4 && strcmp(argv[4], "-") ? argv[4] : NULL;
     skip_if_backend_unavailable(backend);
     char p[1024], err[512];
     snprintf(p, sizeof p, "%s/golden-gguf/manifest.json", shared);
@@ -31,11 +34,15 @@ int main(int argc, char **argv) {
     printf("golden-gguf on backend '%s' (activations rounded): per-file median of per-position max-abs error\n", backend);
     for (size_t fi = 0; fi < files->n; fi++) {
         const char *fid = files->keys[fi];
+        int wanted = argc <= 5;
+        for (int a = 5; a < argc; a++) wanted |= !strcmp(argv[a], fid);
+        if (!wanted) continue;
         snprintf(p, sizeof p, "%s/golden-gguf/tiny-q.%s.gguf", shared, fid);
         struct dsv3_model_params mp;
     dsv3_model_params_init(&mp, sizeof mp);
         mp.backend = backend;
         mp.n_threads = threads;
+        mp.placement = placement;
         dsv3_model *m = NULL;
         if (dsv3_model_load(p, &mp, &m, err, sizeof err)) { CHECK(0, "%s: %s", fid, err); continue; }
         double pos_err[256], tol = 0, llama_med = 0;

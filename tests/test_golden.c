@@ -4,7 +4,17 @@
  *   greedy: the stored continuation token for token, and its step logits;
  *   mtp:    MTP logits for every row.
  * Tolerance: the README's f32_compute.max_abs (2e-3) for logits; gate
- * weights 1e-4. Usage: test_golden [SHARED_DIR] [BACKEND] [THREADS] */
+ * weights 1e-4.
+ * Usage: test_golden [SHARED_DIR] [BACKEND] [THREADS] [options]
+ *   --placement P   the model's placement ("gpu", "experts-on-cpu"; a
+ *                   device backend such as vulkan)
+ *   --only ID       only this case, or every case of this checkpoint
+ *                   (repeatable; the default is every case)
+ *   --compare B     also load each checkpoint on backend B and hold the
+ *                   prefill logits of every logits case to the same 2e-3
+ *                   of B's (e.g. vulkan in hybrid placement vs the CPU)
+ * A backend that cannot run here (avx512 on an AVX2 CPU, vulkan without a
+ * loader or device) is skipped with exit 77 and the reason. */
 #include <math.h>
 #include <stdint.h>
 
@@ -14,6 +24,21 @@
 static const char *shared = "../shared";
 static const char *backend = "scalar";
 static int n_threads = 1;
+static const char *placement = NULL;
+static const char *compare = NULL;
+static const char *only[64];
+static int n_only;
+
+/* Is a case (or, with case_id NULL, any case of checkpoint ck) selected? */
+static int selected(const char *ck, const char *case_id) {
+    if (!n_only) return 1;
+    for (int i = 0; i < n_only; i++) {
+        if (!strcmp(only[i], ck)) return 1;
+        if (case_id ? !strcmp(only[i], case_id) : !strncmp(only[i], ck, strlen(ck)) && only[i][strlen(ck)] == '/')
+            return 1;
+    }
+    return 0;
+}
 
 static float *read_f32(const char *rel, size_t expect) {
     char p[1024];
@@ -39,17 +64,20 @@ static int argmax(const float *v, int n) {
     return b;
 }
 
-static dsv3_model *open_model(const char *ckpt) {
+static dsv3_model *open_model_on(const char *ckpt, const char *be, const char *place) {
     char p[1024], err[512];
     snprintf(p, sizeof p, "%s/golden/%s", shared, ckpt);
     struct dsv3_model_params mp;
     dsv3_model_params_init(&mp, sizeof mp);
-    mp.backend = backend;
+    mp.backend = be;
     mp.n_threads = n_threads;
+    mp.placement = place;
     dsv3_model *m = NULL;
     if (dsv3_model_load(p, &mp, &m, err, sizeof err)) { fprintf(stderr, "FATAL: load %s: %s\n", p, err); exit(2); }
     return m;
 }
+
+static dsv3_model *open_model(const char *ckpt) { return open_model_on(ckpt, backend, placement); }
 
 static dsv3_session *open_session(dsv3_model *m, int record) {
     struct dsv3_session_params sp;
@@ -65,7 +93,7 @@ static dsv3_session *open_session(dsv3_model *m, int record) {
 static const double TOL = 2e-3;  /* README tolerance.f32_compute.max_abs */
 static const double TOL_W = 1e-4; /* gate weights (values ~0.1..2.5) */
 
-static void case_logits(const json_value *c, dsv3_model *m, int V) {
+static void case_logits(const json_value *c, dsv3_model *m, int V, dsv3_model *cmp) {
     const char *id = json_get(c, "id")->str;
     const json_value *outs = json_get(c, "outputs");
     int T;
@@ -117,6 +145,19 @@ static void case_logits(const json_value *c, dsv3_model *m, int V) {
     CHECK(dsv3_session_step(s, tok + half, T - half, got, DSV3_STEP_LOGITS_ALL) == 0, "%s: re-step", id);
     double e3 = max_abs(got, want + (size_t)half * V, (size_t)(T - half) * V);
     CHECK(e3 <= TOL, "%s: after rewind max abs error %.3g", id, e3);
+    if (cmp) {
+        /* the same prefill on the comparison backend */
+        float *other = malloc(sizeof(float) * (size_t)T * V);
+        dsv3_session *s2 = open_session(cmp, 0);
+        CHECK(dsv3_session_reset(s) == 0 && dsv3_session_step(s, tok, T, got, DSV3_STEP_LOGITS_ALL) == 0 &&
+                  dsv3_session_step(s2, tok, T, other, DSV3_STEP_LOGITS_ALL) == 0,
+              "%s: step for the comparison", id);
+        double ec = max_abs(got, other, (size_t)T * V);
+        CHECK(ec <= TOL, "%s: max abs difference %.3g from backend %s > %.3g", id, ec, compare, TOL);
+        printf("  %-24s vs %s: max|diff| %.2e\n", id, compare, ec);
+        dsv3_session_free(s2);
+        free(other);
+    }
     printf("  %-24s T=%3d  max|err| prefill %.2e  token-by-token %.2e  rewind %.2e  routing %d/%d ids equal, weight err %.1e\n",
            id, T, e1, e2, e3, nl * T * k - id_mismatch, nl * T * k, werr);
     dsv3_session_free(s);
@@ -184,15 +225,25 @@ int main(int argc, char **argv) {
     if (argc > 1) shared = argv[1];
     if (argc > 2) backend = argv[2];
     if (argc > 3) n_threads = atoi(argv[3]);
+    for (int a = 4; a < argc; a++) {
+        if (a + 1 < argc && !strcmp(argv[a], "--placement")) placement = argv[++a];
+        else if (a + 1 < argc && !strcmp(argv[a], "--compare")) compare = argv[++a];
+        else if (a + 1 < argc && !strcmp(argv[a], "--only") && n_only < 64) only[n_only++] = argv[++a];
+        else { fprintf(stderr, "FATAL: unknown argument '%s'\n", argv[a]); return 2; }
+    }
     skip_if_backend_unavailable(backend);
+    if (compare) skip_if_backend_unavailable(compare);
     char p[1024];
     snprintf(p, sizeof p, "%s/golden/manifest.json", shared);
     json_doc *man = load_json(p);
     const json_value *cases = json_get(json_root(man), "cases"), *ckpts = json_get(json_root(man), "checkpoints");
-    printf("golden cases on backend '%s', %d thread(s)\n", backend, n_threads);
+    printf("golden cases on backend '%s'%s%s, %d thread(s)\n", backend, placement ? ", placement " : "",
+           placement ? placement : "", n_threads);
     for (size_t ci = 0; ci < ckpts->n; ci++) {
         const char *ck = ckpts->keys[ci];
+        if (!selected(ck, NULL)) continue;
         dsv3_model *m = open_model(json_get(&ckpts->items[ci], "path")->str);
+        dsv3_model *cmp = compare ? open_model_on(json_get(&ckpts->items[ci], "path")->str, compare, NULL) : NULL;
         struct dsv3_model_info info = {.struct_size = sizeof info};
         dsv3_model_get_info(m, &info);
         int V = info.vocab_size;
@@ -208,13 +259,15 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < cases->n; i++) {
             const json_value *c = &cases->items[i];
             if (strcmp(json_get(c, "checkpoint")->str, ck) != 0) continue;
+            if (!selected(ck, json_get(c, "id")->str)) continue;
             const char *kind = json_get(c, "kind")->str;
-            if (!strcmp(kind, "logits")) case_logits(c, m, V);
+            if (!strcmp(kind, "logits")) case_logits(c, m, V, cmp);
             else if (!strcmp(kind, "greedy")) case_greedy(c, m, V);
             else if (!strcmp(kind, "mtp")) case_mtp(c, m, V);
             else CHECK(0, "unknown case kind %s", kind);
         }
         dsv3_model_free(m);
+        dsv3_model_free(cmp);
     }
     json_free(man);
     return finish();

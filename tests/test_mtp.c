@@ -421,6 +421,60 @@ static void check_model(const char *label, dsv3_model *m, const dsv3_tokenizer *
     }
 }
 
+/* The MTP cache, by direct steps: rows whose logits are not asked for
+ * (they only write their cache entry) leave the cache as rows run in full
+ * do, so the logits that follow are the same bits; and a rewind to c drops
+ * the MTP row at c - 1, which consumed the forgotten token at c. */
+static void check_mtp_cache(dsv3_model *m, const int32_t *prompt, int n) {
+    const int32_t V = V_of(m);
+    float *all = malloc(sizeof(float) * (size_t)V * (size_t)n), *last = malloc(sizeof(float) * (size_t)V);
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
+    sp.n_ctx = 64;
+    dsv3_session *a = NULL, *b = NULL;
+    CHECK(dsv3_session_create(m, &sp, &a, NULL, 0) == 0 && dsv3_session_create(m, &sp, &b, NULL, 0) == 0, "sessions");
+    int32_t next[64];
+    for (int i = 0; i + 1 < n; i++) next[i] = prompt[i + 1];
+    next[n - 1] = 7; /* a chosen token for position n */
+    /* a: every row in full; b: only the last row's head */
+    CHECK(dsv3_session_step(a, prompt, n, last, 0) == 0 && dsv3_session_step(b, prompt, n, last, 0) == 0, "prompt");
+    CHECK(dsv3_session_mtp_step(a, next, n - 1, all, DSV3_STEP_LOGITS_ALL) == 0, "mtp all rows");
+    CHECK(dsv3_session_mtp_step(b, next, n - 1, last, 0) == 0, "mtp last row");
+    CHECK(!memcmp(last, all + (size_t)(n - 2) * V, sizeof(float) * (size_t)V), "MTP logits after cache-only rows differ");
+    /* two more positions; b runs the first row without logits at all */
+    const int32_t x[2] = {11, 13};
+    CHECK(dsv3_session_step(a, x, 2, NULL, 0) == 0 && dsv3_session_step(b, x, 2, NULL, 0) == 0, "two more tokens");
+    int32_t nx[3] = {next[n - 1], x[0], x[1]};
+    CHECK(dsv3_session_mtp_step(a, nx, 3, all, DSV3_STEP_LOGITS_ALL) == 0, "mtp 3 rows");
+    CHECK(dsv3_session_mtp_step(b, nx, 2, NULL, 0) == 0 && dsv3_session_mtp_step(b, nx + 2, 1, last, 0) == 0, "mtp 2 + 1 rows");
+    CHECK(!memcmp(last, all + 2 * (size_t)V, sizeof(float) * (size_t)V), "MTP logits after a row without logits differ");
+    /* rewind a to c: the MTP keeps rows [0, c), the last of which consumed
+     * the token at c; a different token at c needs a rewind to c - 1 (and
+     * the token at c - 1 again) */
+    const int c = n - 2;
+    CHECK(dsv3_session_rewind(a, c) == 0 && dsv3_session_mtp_position(a) == c, "rewind to %d: MTP position %d", c,
+          dsv3_session_mtp_position(a));
+    CHECK(dsv3_session_rewind(a, c - 1) == 0 && dsv3_session_mtp_position(a) == c - 1, "rewind to %d", c - 1);
+    const int32_t w[2] = {17, 19}; /* the new token at c, a chosen one for c + 1 */
+    const int32_t again[2] = {prompt[c - 1], w[0]};
+    CHECK(dsv3_session_step(a, again, 2, NULL, 0) == 0 && dsv3_session_mtp_step(a, w, 2, last, 0) == 0, "after rewind");
+    /* b: a fresh session fed the same tokens */
+    CHECK(dsv3_session_reset(b) == 0 && dsv3_session_mtp_position(b) == 0, "reset");
+    int32_t fed[64];
+    memcpy(fed, prompt, sizeof(int32_t) * (size_t)c);
+    fed[c] = w[0];
+    CHECK(dsv3_session_step(b, fed, c + 1, NULL, 0) == 0, "fresh prompt");
+    for (int i = 0; i < c; i++) next[i] = fed[i + 1];
+    next[c] = w[1];
+    CHECK(dsv3_session_mtp_step(b, next, c + 1, all, 0) == 0, "fresh mtp");
+    CHECK(!memcmp(last, all, sizeof(float) * (size_t)V), "MTP logits after a rewind differ from a fresh session's");
+    printf("MTP cache: cache-only rows and rewinds give the same logits bit for bit\n");
+    dsv3_session_free(a);
+    dsv3_session_free(b);
+    free(all);
+    free(last);
+}
+
 static dsv3_model *load(const char *path, const char *backend, int threads) {
     char err[512];
     struct dsv3_model_params mp;
@@ -453,6 +507,7 @@ static int demo(const char *dir) {
     printf("backend %s (auto)\n", best);
     check_model("demo", m, tok, prompt, (int)n, 40, 2);
     check_modes(m, prompt, (int)n, 1);
+    check_mtp_cache(m, prompt, (int)n);
     dsv3_model_free(m);
     m = load(dir, best, 2);
     check_model("demo 2thr", m, tok, prompt, (int)n, 40, 0);

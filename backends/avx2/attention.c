@@ -228,93 +228,258 @@ static void attn_rows(avx2_rows_q8_fn q8, const dsv3_weight *w, int64_t r0, int6
     avx2_rows_f32(w, r0, r1, &x, 1, y, 0);
 }
 
+/* dot4_kv for two queries a and b against the same 4 cache rows: each row
+ * vector is decoded once and serves both (8 independent sums), and each
+ * output gets dot4_kv's arithmetic exactly. */
+AVX2_AI void dot2x4_kv(int type, const float *a, const float *b, const uint8_t *const c[4], int len, float oa[4],
+                       float ob[4]) {
+    __m256 sa[4], sb[4];
+    for (int j = 0; j < 4; j++) sa[j] = sb[j] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= len; i += 8) {
+        const __m256 av = _mm256_loadu_ps(a + i), bv = _mm256_loadu_ps(b + i);
+        for (int j = 0; j < 4; j++) {
+            const __m256 r = kv_load8(type, c[j], i);
+            sa[j] = _mm256_fmadd_ps(av, r, sa[j]);
+            sb[j] = _mm256_fmadd_ps(bv, r, sb[j]);
+        }
+    }
+    for (int j = 0; j < 4; j++) {
+        float ra = hsum8(sa[j]), rb = hsum8(sb[j]);
+        for (int k = i; k < len; k++) ra += a[k] * kv_load1(type, c[j], k);
+        for (int k = i; k < len; k++) rb += b[k] * kv_load1(type, c[j], k);
+        oa[j] = ra;
+        ob[j] = rb;
+    }
+}
+
+/* axpy_rows for two weight vectors over the same rows: oa += wa . rows and
+ * ob += wb . rows, each in axpy_rows' order (p increasing per element),
+ * every row vector decoded once for both. */
+AVX2_AI void axpy2_rows(int type, const uint8_t *rows, size_t ld, const float *wa, const float *wb, int n_rows, float *oa,
+                        float *ob, int len) {
+    int p = 0;
+    for (; p + 4 <= n_rows; p += 4) {
+        const uint8_t *c[4] = {rows + (size_t)p * ld, rows + (size_t)(p + 1) * ld, rows + (size_t)(p + 2) * ld,
+                               rows + (size_t)(p + 3) * ld};
+        __m256 va[4], vb[4];
+        for (int j = 0; j < 4; j++) {
+            va[j] = _mm256_set1_ps(wa[p + j]);
+            vb[j] = _mm256_set1_ps(wb[p + j]);
+        }
+        int i = 0;
+        for (; i + 8 <= len; i += 8) {
+            __m256 xa = _mm256_loadu_ps(oa + i), xb = _mm256_loadu_ps(ob + i);
+            for (int j = 0; j < 4; j++) {
+                const __m256 r = kv_load8(type, c[j], i);
+                xa = _mm256_fmadd_ps(r, va[j], xa);
+                xb = _mm256_fmadd_ps(r, vb[j], xb);
+            }
+            _mm256_storeu_ps(oa + i, xa);
+            _mm256_storeu_ps(ob + i, xb);
+        }
+        for (; i < len; i++) {
+            float xa = oa[i], xb = ob[i];
+            for (int j = 0; j < 4; j++) {
+                const float r = kv_load1(type, c[j], i);
+                xa = fmaf(r, wa[p + j], xa);
+                xb = fmaf(r, wb[p + j], xb);
+            }
+            oa[i] = xa;
+            ob[i] = xb;
+        }
+    }
+    if (p < n_rows) { /* the last rows one at a time, as axpy_rows does */
+        axpy_rows(type, rows + (size_t)p * ld, ld, wa + p, n_rows - p, oa, len);
+        axpy_rows(type, rows + (size_t)p * ld, ld, wb + p, n_rows - p, ob, len);
+    }
+}
+
+/* The scores of one query for positions [p0, n_pos): latent dot plus rope
+ * dot, times the softmax scale. */
+AVX2_AI void scores_one(const dsv3_mla_args *a, int type, size_t ld, const float *q_lat, const float *q_pe, int p0,
+                        int n_pos, float *score) {
+    const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
+    const int kvl = a->kvl, dr = a->dr;
+    int p = p0;
+    for (; p + 4 <= n_pos; p += 4) {
+        const uint8_t *c = kv + (size_t)p * ld;
+        const float *k = a->pe + (size_t)p * dr;
+        float s[4], r[4];
+        dot4_kv(type, q_lat, c, c + ld, c + 2 * ld, c + 3 * ld, kvl, s);
+        dot4_f32(q_pe, k, k + dr, k + 2 * dr, k + 3 * dr, dr, r);
+        for (int j = 0; j < 4; j++) score[p + j] = (s[j] + r[j]) * a->scale;
+    }
+    for (; p < n_pos; p++)
+        score[p] = (dot_kv(type, q_lat, kv + (size_t)p * ld, kvl) + dot_f32(q_pe, a->pe + (size_t)p * dr, dr)) * a->scale;
+}
+
+/* The scores of two queries for positions [0, n_pos) in groups of 4 (the
+ * rest, fewer than 4, are left to scores_one). Returns where it stopped. */
+AVX2_AI int scores_two(const dsv3_mla_args *a, int type, size_t ld, const float *qa, const float *pa, const float *qb,
+                       const float *pb, int n_pos, float *sa, float *sb) {
+    const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
+    const int kvl = a->kvl, dr = a->dr;
+    int p = 0;
+    for (; p + 4 <= n_pos; p += 4) {
+        const uint8_t *c[4] = {kv + (size_t)p * ld, kv + (size_t)(p + 1) * ld, kv + (size_t)(p + 2) * ld,
+                               kv + (size_t)(p + 3) * ld};
+        const float *k = a->pe + (size_t)p * dr;
+        float s0[4], s1[4], r0[4], r1[4];
+        dot2x4_kv(type, qa, qb, c, kvl, s0, s1);
+        dot4_f32(pa, k, k + dr, k + 2 * dr, k + 3 * dr, dr, r0);
+        dot4_f32(pb, k, k + dr, k + 2 * dr, k + 3 * dr, dr, r1);
+        for (int j = 0; j < 4; j++) {
+            sa[p + j] = (s0[j] + r0[j]) * a->scale;
+            sb[p + j] = (s1[j] + r1[j]) * a->scale;
+        }
+    }
+    return p;
+}
+
+/* score[0, n_pos) <- softmax: max, exp, sum in 8 lanes, then the weights. */
+AVX2_AI void softmax_scores(float *score, int n_pos) {
+    float mx = -INFINITY;
+    int p;
+    for (p = 0; p < n_pos; p++) mx = score[p] > mx ? score[p] : mx;
+    const __m256 mv = _mm256_set1_ps(mx);
+    __m256 sv = _mm256_setzero_ps();
+    for (p = 0; p + 8 <= n_pos; p += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(score + p), mv));
+        _mm256_storeu_ps(score + p, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    if (p < n_pos) {
+        _Alignas(32) float tail[8];
+        for (int j = 0; j < 8; j++) tail[j] = p + j < n_pos ? score[p + j] : -INFINITY;
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(tail), mv));
+        _mm256_store_ps(tail, e);
+        sv = _mm256_add_ps(sv, e);
+        for (int j = 0; p + j < n_pos; j++) score[p + j] = tail[j];
+    }
+    const __m256 sum = _mm256_set1_ps(hsum8(sv));
+    for (p = 0; p + 8 <= n_pos; p += 8) _mm256_storeu_ps(score + p, _mm256_div_ps(_mm256_loadu_ps(score + p), sum));
+    for (; p < n_pos; p++) score[p] /= _mm256_cvtss_f32(sum);
+}
+
+/* Tokens of one head attended together: they read the same cache rows, so
+ * two queries share each decoded row vector (a batched verify step then
+ * costs little more than one token). */
+#define MLA_GROUP 4
+
+/* Where one query of a group keeps its vectors: the latent query and
+ * attended value (kvl each), then n_ctx scores. */
+typedef struct mla_slot {
+    float *q_lat, *o_lat, *score;
+} mla_slot;
+
 typedef struct mla_job {
     const dsv3_mla_args *a;
     avx2_rows_q8_fn q8;
+    float *group;      /* MLA_GROUP slots per thread, or NULL: one at a time */
+    size_t slot_floats; /* floats of one slot                                */
 } mla_job;
 
-/* Pairs [i0, i1) with the cache read as `type` (a constant after inlining). */
-AVX2_AI void mla_range(const dsv3_mla_args *a, avx2_rows_q8_fn q8, int type, float *q_lat, long i0, long i1) {
-    const int qd = a->dn + a->dr, hd = a->dn + a->dv, kvl = a->kvl, dr = a->dr;
+/* Pairs [i0, i1) of the head-major order (pair i: head i / n_tok, token
+ * i % n_tok), so that a thread's consecutive pairs of one head are the
+ * tokens of that head, attended as groups of up to g (g = 1: one at a
+ * time in the scratch a->scratch gives this thread). Every pair's output
+ * is computed with the same arithmetic whatever the grouping, the split
+ * over threads or the batch: it depends only on its own inputs and
+ * position. The cache is read as `type` (a constant after inlining). */
+AVX2_AI void mla_range(const dsv3_mla_args *a, avx2_rows_q8_fn q8, int type, const mla_slot *slots, int g, long i0,
+                       long i1) {
+    const int qd = a->dn + a->dr, hd = a->dn + a->dv, kvl = a->kvl;
     const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
     const size_t ld = type == DSV3_W_F32 ? sizeof(float) * (size_t)kvl : a->kv_row_bytes;
-    float *o_lat = q_lat + kvl;  /* [kvl]   */
-    float *score = o_lat + 2 * (size_t)kvl; /* [n_pos], after the (unused) row buffer */
-    for (long it = i0; it < i1; it++) {
-        const int t = (int)(it / a->n_heads), h = (int)(it % a->n_heads);
-        const int n_pos = a->pos0 + t + 1;
-        const float *q = a->q + ((size_t)t * a->n_heads + h) * qd, *q_pe = q + a->dn;
-
-        /* the query in latent space */
-        if (a->wk_b) {
-            attn_rows(q8, a->wk_b, (int64_t)h * kvl, (int64_t)(h + 1) * kvl, q, q_lat);
-        } else {
-            memset(q_lat, 0, sizeof(float) * (size_t)kvl);
-            avx2_rows_axpy(a->wkv_b, (int64_t)h * hd, a->dn, q, q_lat);
+    for (long it = i0; it < i1;) {
+        const int h = (int)(it / a->n_tok), t0 = (int)(it % a->n_tok);
+        int ng = (int)(i1 - it);
+        if (ng > a->n_tok - t0) ng = a->n_tok - t0; /* the same head only */
+        if (ng > g) ng = g;
+        const float *qpe[MLA_GROUP];
+        int npos[MLA_GROUP];
+        /* the queries in latent space */
+        for (int j = 0; j < ng; j++) {
+            const float *q = a->q + ((size_t)(t0 + j) * a->n_heads + h) * qd;
+            qpe[j] = q + a->dn;
+            npos[j] = a->pos0 + t0 + j + 1;
+            if (a->wk_b) {
+                attn_rows(q8, a->wk_b, (int64_t)h * kvl, (int64_t)(h + 1) * kvl, q, slots[j].q_lat);
+            } else {
+                memset(slots[j].q_lat, 0, sizeof(float) * (size_t)kvl);
+                avx2_rows_axpy(a->wkv_b, (int64_t)h * hd, a->dn, q, slots[j].q_lat);
+            }
         }
-
-        /* scores */
-        int p = 0;
-        for (; p + 4 <= n_pos; p += 4) {
-            const uint8_t *c = kv + (size_t)p * ld;
-            const float *k = a->pe + (size_t)p * dr;
-            float s[4], r[4];
-            dot4_kv(type, q_lat, c, c + ld, c + 2 * ld, c + 3 * ld, kvl, s);
-            dot4_f32(q_pe, k, k + dr, k + 2 * dr, k + 3 * dr, dr, r);
-            for (int j = 0; j < 4; j++) score[p + j] = (s[j] + r[j]) * a->scale;
+        /* scores: pairs of queries (j even, j + 1) over the positions both
+         * see (the first one's), then each query's own rest */
+        for (int j = 0; j < ng; j++) {
+            int done = 0;
+            if (j + 1 < ng && !(j & 1))
+                done = scores_two(a, type, ld, slots[j].q_lat, qpe[j], slots[j + 1].q_lat, qpe[j + 1], npos[j],
+                                  slots[j].score, slots[j + 1].score);
+            else if (j & 1)
+                done = npos[j - 1] & ~3; /* as scores_two stopped for the pair */
+            scores_one(a, type, ld, slots[j].q_lat, qpe[j], done, npos[j], slots[j].score);
+            softmax_scores(slots[j].score, npos[j]);
         }
-        for (; p < n_pos; p++)
-            score[p] = (dot_kv(type, q_lat, kv + (size_t)p * ld, kvl) + dot_f32(q_pe, a->pe + (size_t)p * dr, dr)) *
-                       a->scale;
-
-        /* softmax: max, exp, sum in 8 lanes, then the weights */
-        float mx = -INFINITY;
-        for (p = 0; p < n_pos; p++) mx = score[p] > mx ? score[p] : mx;
-        const __m256 mv = _mm256_set1_ps(mx);
-        __m256 sv = _mm256_setzero_ps();
-        for (p = 0; p + 8 <= n_pos; p += 8) {
-            const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(score + p), mv));
-            _mm256_storeu_ps(score + p, e);
-            sv = _mm256_add_ps(sv, e);
+        /* the attended latents, in the same way, then the value up-projections */
+        for (int j = 0; j < ng; j++) memset(slots[j].o_lat, 0, sizeof(float) * (size_t)kvl);
+        for (int j = 0; j < ng; j++) {
+            int done = 0;
+            if (j + 1 < ng && !(j & 1)) {
+                done = npos[j];
+                axpy2_rows(type, kv, ld, slots[j].score, slots[j + 1].score, done, slots[j].o_lat, slots[j + 1].o_lat, kvl);
+            } else if (j & 1) {
+                done = npos[j - 1];
+            }
+            axpy_rows(type, kv + (size_t)done * ld, ld, slots[j].score + done, npos[j] - done, slots[j].o_lat, kvl);
+            float *o = a->out + ((size_t)(t0 + j) * a->n_heads + h) * a->dv;
+            const float *ol = slots[j].o_lat;
+            if (a->wk_b) attn_rows(q8, a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, ol, o);
+            else avx2_rows_f32(a->wkv_b, (int64_t)h * hd + a->dn, (int64_t)h * hd + a->dn + a->dv, &ol, 1, o, 0);
         }
-        if (p < n_pos) {
-            _Alignas(32) float tail[8];
-            for (int j = 0; j < 8; j++) tail[j] = p + j < n_pos ? score[p + j] : -INFINITY;
-            const __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(tail), mv));
-            _mm256_store_ps(tail, e);
-            sv = _mm256_add_ps(sv, e);
-            for (int j = 0; p + j < n_pos; j++) score[p + j] = tail[j];
-        }
-        const __m256 sum = _mm256_set1_ps(hsum8(sv));
-        for (p = 0; p + 8 <= n_pos; p += 8) _mm256_storeu_ps(score + p, _mm256_div_ps(_mm256_loadu_ps(score + p), sum));
-        for (; p < n_pos; p++) score[p] /= _mm256_cvtss_f32(sum);
-
-        /* the attended latent, then the value up-projection */
-        memset(o_lat, 0, sizeof(float) * (size_t)kvl);
-        axpy_rows(type, kv, ld, score, n_pos, o_lat, kvl);
-        float *o = a->out + ((size_t)t * a->n_heads + h) * a->dv;
-        const float *ol = o_lat;
-        if (a->wk_b) attn_rows(q8, a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, ol, o);
-        else avx2_rows_f32(a->wkv_b, (int64_t)h * hd + a->dn, (int64_t)h * hd + a->dn + a->dv, &ol, 1, o, 0);
+        it += ng;
     }
 }
 
 static void mla_part(void *ctx, int ith, int nth) {
-    const dsv3_mla_args *a = ((const mla_job *)ctx)->a;
-    const avx2_rows_q8_fn q8 = ((const mla_job *)ctx)->q8;
-    float *q_lat = a->scratch + (size_t)ith * dsv3_mla_scratch_floats(a->pos0 + a->n_tok, a->kvl);
+    const mla_job *j = ctx;
+    const dsv3_mla_args *a = j->a;
+    mla_slot slots[MLA_GROUP];
+    int g = 1;
+    if (j->group) {
+        float *base = j->group + (size_t)ith * MLA_GROUP * j->slot_floats;
+        for (int k = 0; k < MLA_GROUP; k++) {
+            float *b = base + (size_t)k * j->slot_floats;
+            slots[k] = (mla_slot){b, b + a->kvl, b + 2 * (size_t)a->kvl};
+        }
+        g = MLA_GROUP;
+    } else { /* the layout dsv3_mla_scratch_floats describes */
+        float *q_lat = a->scratch + (size_t)ith * dsv3_mla_scratch_floats(a->pos0 + a->n_tok, a->kvl);
+        slots[0] = (mla_slot){q_lat, q_lat + a->kvl, q_lat + 3 * (size_t)a->kvl};
+    }
     long i0, i1;
     dsv3_split((long)a->n_tok * a->n_heads, ith, nth, &i0, &i1);
     switch (a->kv_type) {
-    case DSV3_W_F16: mla_range(a, q8, DSV3_W_F16, q_lat, i0, i1); break;
-    case DSV3_W_Q8_0: mla_range(a, q8, DSV3_W_Q8_0, q_lat, i0, i1); break;
-    default: mla_range(a, q8, DSV3_W_F32, q_lat, i0, i1); break;
+    case DSV3_W_F16: mla_range(a, j->q8, DSV3_W_F16, slots, g, i0, i1); break;
+    case DSV3_W_Q8_0: mla_range(a, j->q8, DSV3_W_Q8_0, slots, g, i0, i1); break;
+    default: mla_range(a, j->q8, DSV3_W_F32, slots, g, i0, i1); break;
     }
 }
 
 void avx2_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
-    mla_job j = {a, avx2_q8_kernel(be)};
-    dsv3_pool_run(avx2_pool(be), mla_part, &j);
+    mla_job j = {a, avx2_q8_kernel(be), NULL, 0};
+    dsv3_pool *pool = avx2_pool(be);
+    /* Group slots for a batch (a verify or prefill step), from the
+     * backend's reusable scratch; without them, one pair at a time. */
+    if (a->n_tok > 1) {
+        const size_t n_pos = (size_t)a->pos0 + (size_t)a->n_tok;
+        j.slot_floats = (2 * (size_t)a->kvl + n_pos + 15) & ~(size_t)15; /* 64-byte slots */
+        j.group = avx2_scratch_get(be, sizeof(float) * j.slot_floats * MLA_GROUP * (size_t)dsv3_pool_size(pool));
+    }
+    dsv3_pool_run(pool, mla_part, &j);
+    avx2_scratch_put(be, j.group);
 }
 
 #else

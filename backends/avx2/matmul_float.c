@@ -10,7 +10,7 @@
  * tokens are blocked, how columns are tiled, or on the thread count.
  *
  * Blocking. Decode (up to 3 tokens) streams weights straight from memory,
- * two rows at a time (FP8: four) for independent FMA chains, taken from
+ * four rows at a time for independent FMA chains, taken from
  * equal parts of the thread's rows: streams far apart cost little, while
  * interleaving adjacent rows (which lie a page apart) cost up to half the
  * bandwidth on the development machine. Prefill converts a tile of RT rows
@@ -181,17 +181,18 @@ static float fp8_scale(const dsv3_weight *w, int64_t r, long c0) {
     return w->scale[(r / w->block_r) * w->scale_cols + c0 / w->block_c] * 256.0f;
 }
 
-/* Decode: rows [r0, r1) straight from memory, g at a time, one from each
- * of g equal parts of the range (far-apart streams): g = 2 for two FMA
- * chains, g = 4 for FP8, whose decoding is the bottleneck rather than the
- * memory. */
+/* Decode: rows [r0, r1) straight from memory, g = 4 at a time, one from
+ * each of 4 equal parts of the range (far-apart streams). Four FMA chains
+ * (eight for two tokens): when the weights are in cache (a small model)
+ * one output's chain of cols/8 dependent FMAs is the bottleneck, and with
+ * two chains the demo model's decode step took about 1.2x as long. */
 static void rows_direct(const dsv3_weight *w, int kind, int64_t r0, int64_t r1, const float *const *x, int n, float *y,
                         size_t ldy) {
     const long cols = (long)w->cols;
     const int scaled = kind == K_FP8;
     const long bc = scaled && w->block_c > 0 ? (long)w->block_c : cols;
     const int kt = kind == K_F32 ? KT_F32 : kind == K_F16 ? KT_F16 : kind == K_BF16 ? KT_BF16 : KT_FP8;
-    const int g = scaled ? 4 : 2;
+    const int g = 4;
     const int64_t part = (r1 - r0 + g - 1) / g;
     _Alignas(32) float acc[RMAX][TMAX * AW];
     /* What stays the same for every group of rows is set once: with rows

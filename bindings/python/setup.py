@@ -5,7 +5,7 @@ from setuptools import setup
 
 setup(
     name="dsv3",
-    version="0.2.0",
+    version="0.3.0",
     description="Python bindings (ctypes, no compiler needed) for libdsv3, a runtime for "
     "DeepSeek-V3-architecture language models",
     long_description=open("README.md", encoding="utf-8").read(),

@@ -11,7 +11,8 @@
 
 typedef struct opts {
     const char *model, *backend, *out, *tokens;
-    int threads, all, no_mmap;
+    int threads, all, no_mmap, placement;
+    uint64_t gpu_budget;
 } opts;
 
 /* 0: parsed; otherwise the exit status (0 after --help, 2 on a usage error). */
@@ -24,15 +25,18 @@ static int parse(int argc, char **argv, opts *o, const char *cmd) {
         OPT_STR("--backend", NULL, &o->backend, "NAME", "compute backend (dsv3 backends lists them)"),
         OPT_INT("--threads", "-t", &o->threads, 0, 1024, "N", "worker threads, 0 = all cores"),
         OPT_FLAG("--no-mmap", NULL, &o->no_mmap, "read the weights into memory instead of mapping them"),
+        OPT_CHOICE("--placement", NULL, &o->placement, CLI_PLACEMENTS, "which weights a GPU backend holds"),
+        OPT_BYTES("--gpu-budget", NULL, &o->gpu_budget, "BYTES", "GPU memory for weights and KV (K/M/G), 0 = the device's"),
         /* logits and mtp-logits only */
         OPT_STR("--tokens", NULL, &o->tokens, "1,2,3", "input token ids (required)"),
         OPT_STR("--out", "-o", &o->out, "FILE", "where the float32 logits go (required)"),
         OPT_FLAG("--all", NULL, &o->all, "every position's logits, not only the last"),
     };
-    const int n = is_info ? 4 : 7; /* mtp-logits writes every row anyway: --all is accepted, changes nothing */
-    cli_cmd c = {cmd, "[-m PATH] [--backend NAME] [-t N] [--no-mmap]",
+    const int n = is_info ? 6 : 9; /* mtp-logits writes every row anyway: --all is accepted, changes nothing */
+    cli_cmd c = {cmd, "[-m PATH] [--backend NAME] [--placement P] [--gpu-budget BYTES] [-t N] [--no-mmap]",
                  "Load a model and print its architecture, sizes and load time. Without -m: the demo model.",
-                 "  dsv3 info\n  dsv3 info -m model.gguf", all, n};
+                 "  dsv3 info\n  dsv3 info -m model.gguf\n  dsv3 info -m model.gguf --backend vulkan --placement experts-on-cpu",
+                 all, n};
     if (!is_info) {
         c.usage = mtp ? "[-m PATH] --tokens 1,2,3 --out FILE [--backend NAME] [-t N]"
                       : "[-m PATH] --tokens 1,2,3 --out FILE [--all] [--backend NAME] [-t N]";
@@ -65,12 +69,24 @@ static dsv3_model *load(const opts *o, const char *cmd) {
     p.backend = o->backend;
     p.n_threads = o->threads;
     p.use_mmap = !o->no_mmap;
+    p.placement = cli_placement_name(o->placement);
+    p.gpu_budget = o->gpu_budget;
     char err[512];
     dsv3_model *m = NULL;
     int rc = dsv3_model_load(o->model, &p, &m, err, sizeof err);
     if (rc) fprintf(stderr, "dsv3 %s: %s (%s)\n", cmd, err, dsv3_status_string(rc));
     g_load_ms = now_ms() - t0;
     return m;
+}
+
+/* A text of several lines, the first after the label, the rest under it. */
+static void print_lines(const char *label, const char *text) {
+    for (const char *p = text; *p;) {
+        size_t l = strcspn(p, "\n");
+        printf("%-17s %.*s\n", label, (int)l, p);
+        label = "";
+        p += l + (p[l] == '\n');
+    }
 }
 
 int cmd_info(int argc, char **argv) {
@@ -85,6 +101,13 @@ int cmd_info(int argc, char **argv) {
     printf("model             %s\n", o.model);
     printf("architecture      %s\n", i.architecture);
     printf("backend           %s (%d thread%s)\n", i.backend, i.n_threads, i.n_threads == 1 ? "" : "s");
+    if (!strcmp(i.device, "cpu"))
+        printf("device            cpu (%.1f MiB of weights in host memory)\n", i.host_weight_bytes / 1048576.0);
+    else
+        printf("device            %s (%.1f MiB of weights on it, %.1f MiB in host memory)\n", i.device,
+               i.device_bytes / 1048576.0, i.host_weight_bytes / 1048576.0);
+    char place[4096];
+    if (dsv3_model_placement(m, place, sizeof place) == DSV3_OK) print_lines("placement", place);
     printf("weights           %s, %.3f B parameters, %.1f MiB mapped\n", i.weight_dtype, i.n_params / 1e9,
            i.bytes_mapped / 1048576.0);
     printf("vocab             %d\n", i.vocab_size);

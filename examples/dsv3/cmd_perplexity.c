@@ -32,13 +32,16 @@ static double nll(const float *logits, int V, int target) {
 
 int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *backend = "auto";
-    int ctx = 512, threads = 0;
+    int ctx = 512, threads = 0, placement = 0;
+    uint64_t gpu_budget = 0;
     const cli_opt opts[] = {
         OPT_STR("--model", "-m", &model, "PATH", "model directory or .gguf file"),
         OPT_STR("--file", "-f", &file, "FILE", "the text to score (required)"),
         OPT_INT("--ctx", "-c", &ctx, 2, 1 << 24, "N", "tokens per window (BOS included)"),
         OPT_INT("--threads", "-t", &threads, 0, 1024, "N", "worker threads, 0 = all cores"),
         OPT_STR("--backend", NULL, &backend, "NAME", "compute backend (dsv3 backends lists them)"),
+        OPT_CHOICE("--placement", NULL, &placement, CLI_PLACEMENTS, "which weights a GPU backend holds"),
+        OPT_BYTES("--gpu-budget", NULL, &gpu_budget, "BYTES", "GPU memory for weights and KV (K/M/G), 0 = the device's"),
     };
     const cli_cmd cmd = {"perplexity", "[-m PATH] -f FILE [--ctx N] [-t N] [--backend NAME]",
                          "Perplexity (exp of the mean negative log-likelihood) of a text: the text is cut into\n"
@@ -77,6 +80,8 @@ int cmd_perplexity(int argc, char **argv) {
     dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = backend;
     mp.n_threads = threads;
+    mp.placement = cli_placement_name(placement);
+    mp.gpu_budget = gpu_budget;
     dsv3_model *m = NULL;
     if (!rc) rc = dsv3_model_load(model, &mp, &m, err, sizeof err);
     if (rc) {

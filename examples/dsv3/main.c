@@ -21,7 +21,7 @@ static const struct {
     {"mtp-logits", "write the multi-token-prediction layer's logits to a file"},
     {"convert", "a Hugging Face checkpoint to a GGUF file (Q4_K, Q8_0, ...)"},
     {"synth", "write a random-weight checkpoint of a real model's shape"},
-    {"backends", "compiled-in backends and whether this CPU runs them"},
+    {"backends", "compiled-in backends, their devices, and whether this machine runs them"},
     {"version", "the library's version"},
 };
 
@@ -41,13 +41,24 @@ static int no_options(int argc, char **argv, const char *name, const char *about
     return pr == 1 ? -1 : pr;
 }
 
-/* The compiled-in backends, whether this CPU can run them, and which one
- * "auto" picks (the library's choice, seen through a tiny query). */
+/* The compiled-in backends with what each says about this machine (a
+ * device backend lists its devices, or why it cannot run), and which one
+ * "auto" picks: the library's own texts, the first line beside the name. */
 static int cmd_backends(void) {
-    int avail;
-    for (int i = 0; dsv3_backend_name(i, &avail); i++)
-        printf("%-8s %s\n", dsv3_backend_name(i, NULL), avail ? "available" : "not supported by this CPU");
-    printf("auto     picks the available backend with the highest priority (SIMD before scalar)\n");
+    for (int i = 0; dsv3_backend_name(i, NULL); i++) {
+        char text[8192];
+        int rc = dsv3_backend_describe(i, text, sizeof text);
+        if (rc && rc != DSV3_ERR_TOO_SMALL) snprintf(text, sizeof text, "(no description: %s)", dsv3_status_string(rc));
+        const char *label = dsv3_backend_name(i, NULL);
+        for (const char *p = text; *p;) {
+            size_t l = strcspn(p, "\n");
+            printf("%-8s %.*s\n", label, (int)l, p);
+            label = "";
+            p += l + (p[l] == '\n');
+        }
+    }
+    printf("auto     picks the available backend with the highest priority (a GPU, then SIMD, then scalar);\n"
+           "         a device backend takes :N for device N (e.g. --backend vulkan:1)\n");
     return 0;
 }
 
@@ -74,7 +85,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(c, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(c, "backends")) {
-        int pr = no_options(argc - 1, argv + 1, "backends", "List the compiled-in backends, whether this CPU can run each, and which one\n\"auto\" picks.", "  dsv3 backends");
+        int pr = no_options(argc - 1, argv + 1, "backends", "List the compiled-in backends, what each says about this machine (a GPU backend: its\ndevices, driver, memory and missing features, or why it cannot run), and which one\n\"auto\" picks.", "  dsv3 backends");
         return pr ? (pr < 0 ? 0 : pr) : cmd_backends();
     }
     if (!strcmp(c, "version") || !strcmp(c, "--version")) {

@@ -75,7 +75,8 @@ static void default_text(const cli_opt *o, char *b, size_t n) {
     case CLI_FLAG: snprintf(b, n, "%s", *(const int *)o->dst ? "on" : "off"); break;
     case CLI_STR: snprintf(b, n, "%s", *(const char *const *)o->dst ? *(const char *const *)o->dst : "none"); break;
     case CLI_INT: snprintf(b, n, "%d", *(const int *)o->dst); break;
-    case CLI_U64: snprintf(b, n, "%llu", (unsigned long long)*(const uint64_t *)o->dst); break;
+    case CLI_U64:
+    case CLI_BYTES: snprintf(b, n, "%llu", (unsigned long long)*(const uint64_t *)o->dst); break;
     case CLI_FLOAT: fmt_float(b, n, *(const float *)o->dst); break;
     default: choice_name(o->meta, *(const int *)o->dst, b, n); break;
     }
@@ -110,12 +111,18 @@ void cli_help(const cli_cmd *cmd, FILE *f) {
     if (cmd->example) fprintf(f, "\nexample:\n%s\n", cmd->example);
 }
 
+const char *cli_placement_name(int index) {
+    static const char *const names[] = {"auto", "gpu", "experts-on-cpu"};
+    return index >= 0 && index < 3 ? names[index] : "auto";
+}
+
 /* as typed: "-n" or "--n-predict" */
 static const char *g_typed;
 
 static int bad_value(const cli_cmd *cmd, const cli_opt *o, const char *v, const char *what) {
     char r[80];
     if (o->kind == CLI_U64) snprintf(r, sizeof r, "0..18446744073709551615");
+    else if (o->kind == CLI_BYTES) snprintf(r, sizeof r, "bytes as N, NK, NM or NG, e.g. 8G; K = 1024");
     else range_text(o, r, sizeof r);
     return cli_usage_error(cmd, "%s '%s': %s (allowed: %s)", g_typed ? g_typed : o->name, v, what, r);
 }
@@ -140,6 +147,22 @@ static int set_value(const cli_cmd *cmd, const cli_opt *o, const char *v) {
         if (end == p || *end || *p == '-' || *p == '+') return bad_value(cmd, o, v, "not a non-negative integer");
         if (errno == ERANGE) return bad_value(cmd, o, v, "out of range");
         *(uint64_t *)o->dst = (uint64_t)x;
+        return 0;
+    }
+    case CLI_BYTES: {
+        /* digits, then at most one of K, M, G (powers of 1024) */
+        if (*v < '0' || *v > '9') return bad_value(cmd, o, v, "not a byte count");
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno == ERANGE) return bad_value(cmd, o, v, "out of range");
+        int shift = 0;
+        if (*end) {
+            const char *units = "KMG", *u = strchr(units, *end);
+            if (!u || end[1]) return bad_value(cmd, o, v, "not a byte count");
+            shift = 10 * (int)(u - units + 1);
+        }
+        if (shift && x > (~0ull >> shift)) return bad_value(cmd, o, v, "out of range");
+        *(uint64_t *)o->dst = (uint64_t)x << shift;
         return 0;
     }
     case CLI_FLOAT: {

@@ -13,7 +13,8 @@
  * "--opt=value" form then come for free. Kinds: OPT_FLAG (no value,
  * sets an int to 1), OPT_STR, OPT_INT (int, checked against [lo, hi]),
  * OPT_U64, OPT_FLOAT (float, [lo, hi]; OPT_FLOAT_X makes either end open),
- * OPT_CHOICE ("a|b|c" -> the index into an int).
+ * OPT_CHOICE ("a|b|c" -> the index into an int), OPT_BYTES (a uint64_t
+ * byte count with an optional K, M or G suffix: powers of 1024).
  *
  * Numbers are read in full: "12abc", "", overflow and values outside the
  * range are refused with a message naming the option and the allowed
@@ -24,7 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum cli_opt_kind { CLI_FLAG, CLI_STR, CLI_INT, CLI_U64, CLI_FLOAT, CLI_CHOICE };
+enum cli_opt_kind { CLI_FLAG, CLI_STR, CLI_INT, CLI_U64, CLI_FLOAT, CLI_CHOICE, CLI_BYTES };
 
 /* open ends of a float range */
 #define CLI_LO_OPEN 1
@@ -49,6 +50,13 @@ typedef struct cli_opt {
 #define OPT_FLOAT(n, a, d, lo, hi, m, h) {(n), (a), CLI_FLOAT, (d), (lo), (hi), 0, (m), (h), NULL}
 #define OPT_FLOAT_X(n, a, d, lo, hi, open, m, h) {(n), (a), CLI_FLOAT, (d), (lo), (hi), (open), (m), (h), NULL}
 #define OPT_CHOICE(n, a, d, choices, h) {(n), (a), CLI_CHOICE, (d), 0, 0, 0, (choices), (h), NULL}
+#define OPT_BYTES(n, a, d, m, h) {(n), (a), CLI_BYTES, (d), 0, 0, 0, (m), (h), NULL}
+
+/* The device options of every command that loads a model: --placement
+ * (an OPT_CHOICE of these, in this order) and --gpu-budget (OPT_BYTES). */
+#define CLI_PLACEMENTS "auto|gpu|experts-on-cpu"
+/* The dsv3_model_params.placement string of a --placement index. */
+const char *cli_placement_name(int index);
 
 typedef struct cli_cmd {
     const char *name;    /* "run"                                      */

@@ -90,6 +90,23 @@ static dsv3_model *test_model_params(const char *dir) {
     dsv3_model_free(m);
     m = NULL;
 
+    /* A 0.2 program's struct ends before placement: the 0.3 fields take
+     * their defaults, whatever the bytes past it hold. */
+    g.p.struct_size = offsetof(struct dsv3_model_params, placement);
+    g.p.use_mmap = 1;
+    g.p.placement = "no-such-placement";
+    g.p.kv_reserve_ctx = -5;
+    st = dsv3_model_load(dir, &g.p, &m, err, sizeof err);
+    CHECK(st == DSV3_OK && m, "model_load with a 0.2 struct: %s (%s)", dsv3_status_string(st), err);
+    dsv3_model_free(m);
+    m = NULL;
+    g.p.struct_size = sizeof g;
+    st = dsv3_model_load(dir, &g.p, &m, err, sizeof err);
+    CHECK(st == DSV3_ERR_INVALID_ARG && !m && strstr(err, "no-such-placement"), "placement read when covered: %s (%s)",
+          dsv3_status_string(st), err);
+    g.p.placement = NULL; /* = "auto" */
+    g.p.kv_reserve_ctx = 4096;
+
     g.p.struct_size = sizeof g;
     g.p.use_mmap = 1;
     st = dsv3_model_load(dir, &g.p, &m, err, sizeof err);

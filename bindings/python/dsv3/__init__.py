@@ -12,12 +12,14 @@ environment variable (a path), next to this package, or on the system
 (libdsv3.so.0).
 """
 from ._api import (ERR_CANCELLED, ERR_INVALID_ARG, ERR_NOT_FOUND, ERR_TOO_SMALL, KV_TYPES, OK, STOP_REASONS,
-                   Error, GenerateResult, Model, Sampler, Session, Tokenizer, backends, status_string, version)
+                   Error, GenerateResult, Model, Sampler, Session, Tokenizer, backends, describe_backends,
+                   status_string, version)
 from ._lib import lib as _library
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 library_path = _library.dsv3_path
 
-__all__ = ["Error", "GenerateResult", "Model", "Sampler", "Session", "Tokenizer", "backends", "status_string",
+__all__ = ["Error", "GenerateResult", "Model", "Sampler", "Session", "Tokenizer", "backends", "describe_backends",
+           "status_string",
            "version", "library_path", "OK", "ERR_CANCELLED", "ERR_INVALID_ARG", "ERR_NOT_FOUND", "ERR_TOO_SMALL",
            "KV_TYPES", "STOP_REASONS"]

@@ -61,6 +61,27 @@ def backends():
         i += 1
 
 
+def _text(fn, *args):
+    """A text a dsv3 call writes into a buffer, retried with a larger
+    buffer while it reports ERR_TOO_SMALL."""
+    size = 4096
+    while True:
+        buf = ctypes.create_string_buffer(size)
+        rc = fn(*args, buf, size)
+        if rc != ERR_TOO_SMALL or size >= 1 << 20:
+            _check(rc)
+            return buf.value.decode("utf-8", "replace")
+        size *= 4
+
+
+def describe_backends():
+    """[(name, text)]: what each compiled-in backend says about this
+    machine (a GPU backend: its devices, or why it cannot run); the text of
+    the one "auto" picks says so. Needs libdsv3 0.3."""
+    fn = _need("dsv3_backend_describe")
+    return [(name, _text(fn, i)) for i, (name, _) in enumerate(backends())]
+
+
 def _check(rc, message=""):
     if rc != OK:
         raise Error(rc, message)
@@ -638,11 +659,16 @@ class _Cancelled(Exception):
 
 class Model(_Owned):
     """A loaded model: path is a Hugging Face checkpoint directory or a
-    GGUF file; backend "auto" picks the best this CPU runs; n_threads 0 =
-    one per CPU."""
+    GGUF file; backend "auto" picks the best this machine runs ("vulkan:1":
+    device 1 of the GPU backend); n_threads 0 = one per CPU. With a GPU
+    backend, placement ("auto", "gpu", "experts-on-cpu"), gpu_budget (bytes,
+    0 = the device's memory) and kv_reserve_ctx (positions of KV cache to
+    keep room for) say which weights go to the device (libdsv3 0.3; CPU
+    backends ignore them)."""
     _what = "model"
 
-    def __init__(self, path, backend="auto", n_threads=0, use_mmap=True):
+    def __init__(self, path, backend="auto", n_threads=0, use_mmap=True, placement=None, gpu_budget=0,
+                 kv_reserve_ctx=None):
         self.path = str(path)
         p = _lib.ModelParams()
         _check(lib.dsv3_model_params_init(ctypes.byref(p), ctypes.sizeof(p)))
@@ -650,6 +676,14 @@ class Model(_Owned):
         p.backend = self._backend_b
         p.n_threads = int(n_threads)
         p.use_mmap = 1 if use_mmap else 0
+        # left at the library's defaults unless given, so an older library
+        # that does not know these fields still accepts the struct
+        self._placement_b = _bytes(placement) if placement is not None else None
+        if placement is not None:
+            p.placement = self._placement_b
+        p.gpu_budget = int(gpu_budget)
+        if kv_reserve_ctx is not None:
+            p.kv_reserve_ctx = int(kv_reserve_ctx)
         self._h = ctypes.c_void_p()
         err = ctypes.create_string_buffer(_ERRBUF)
         rc = lib.dsv3_model_load(_bytes(self.path), ctypes.byref(p), ctypes.byref(self._h), err, _ERRBUF)
@@ -679,7 +713,7 @@ class Model(_Owned):
             _check(lib.dsv3_model_get_info(self._handle(), ctypes.byref(i)), "model info")
             d = {}
             for name, _ in _lib.ModelInfo._fields_:
-                if name == "struct_size":
+                if name == "struct_size" or name.startswith("reserved"):
                     continue
                 v = getattr(i, name)
                 d[name] = v.decode() if isinstance(v, bytes) else v
@@ -689,6 +723,11 @@ class Model(_Owned):
     @property
     def vocab_size(self):
         return self.info["vocab_size"]
+
+    def placement(self):
+        """Where the weights went, as text: the backend and device, and the
+        bytes of each kind of weight on the device and in host memory."""
+        return _text(_need("dsv3_model_placement"), self._handle())
 
     def tokenizer(self):
         """The model's tokenizer (tokenizer.json beside the weights, or the

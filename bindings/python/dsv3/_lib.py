@@ -32,6 +32,11 @@ class ModelParams(ctypes.Structure):
         # appended in 0.2
         ("mmap_mode", c_int32),
         ("reserved0", c_int32),
+        # appended in 0.3
+        ("placement", c_char_p),
+        ("gpu_budget", c_uint64),
+        ("kv_reserve_ctx", c_int32),
+        ("reserved1", c_int32),
     ]
 
 
@@ -67,6 +72,11 @@ class ModelInfo(ctypes.Structure):
         ("n_moe_layers", c_int32),
         ("n_group", c_int32),
         ("topk_group", c_int32),
+        # appended in 0.3
+        ("reserved0", c_int32),
+        ("device", ctypes.c_char * 64),
+        ("device_bytes", c_uint64),
+        ("host_weight_bytes", c_uint64),
     ]
 
 
@@ -221,11 +231,15 @@ _FUNCS = {
     "dsv3_session_fork": (c_int, [_P, POINTER(SessionParams), POINTER(_P), ctypes.c_char_p, c_size_t]),
     "dsv3_sampler_save": (c_int, [_P, c_void_p, c_size_t, POINTER(c_size_t)]),
     "dsv3_sampler_load": (c_int, [_P, c_void_p, c_size_t]),
+    # devices (0.3)
+    "dsv3_backend_describe": (c_int, [c_int, ctypes.c_char_p, c_size_t]),
+    "dsv3_model_placement": (c_int, [_P, ctypes.c_char_p, c_size_t]),
 }
 
 # Functions a library older than this package may lack: looked up lazily.
 _OPTIONAL = {"dsv3_model_prefetch", "dsv3_session_save", "dsv3_session_load", "dsv3_session_save_file",
-             "dsv3_session_load_file", "dsv3_session_fork", "dsv3_sampler_save", "dsv3_sampler_load"}
+             "dsv3_session_load_file", "dsv3_session_fork", "dsv3_sampler_save", "dsv3_sampler_load",
+             "dsv3_backend_describe", "dsv3_model_placement"}
 
 
 def _candidates():
@@ -257,7 +271,7 @@ def _load():
             except AttributeError:
                 if name in _OPTIONAL:
                     continue
-                raise OSError("%s has no %s: the library is older than these bindings (%s)" % (path, name, "0.2"))
+                raise OSError("%s has no %s: the library is older than these bindings (%s)" % (path, name, "0.3"))
             f.restype = res
             f.argtypes = args
         lib.dsv3_path = path

@@ -15,6 +15,23 @@ def test_version(dsv3):
     assert any(name == "scalar" and ok for name, ok in dsv3.backends())
 
 
+def test_devices(dsv3, demo):
+    texts = dsv3.describe_backends()
+    assert [n for n, _ in texts] == [n for n, _ in dsv3.backends()]
+    assert sum('picked by "auto"' in t for _, t in texts) == 1
+    assert texts[0][0] == "scalar" and texts[0][1].startswith("available")
+    info = demo.info
+    assert info["device"] == "cpu" and info["device_bytes"] == 0 and info["host_weight_bytes"] > 0
+    assert "reserved0" not in info
+    assert "host memory" in demo.placement()
+    with pytest.raises(dsv3.Error) as e:
+        dsv3.Model(DEMO, placement="all-on-gpu")
+    assert e.value.status == dsv3.ERR_INVALID_ARG and "all-on-gpu" in e.value.message
+    # CPU backends accept and ignore the device parameters
+    with dsv3.Model(DEMO, backend="scalar", placement="gpu", gpu_budget=1 << 30, kv_reserve_ctx=0) as m:
+        assert m.info["device"] == "cpu" and m.info["host_weight_bytes"] == info["host_weight_bytes"]
+
+
 def test_tokenizer(demo):
     tok = demo.tokenizer()
     assert tok is demo.tokenizer()

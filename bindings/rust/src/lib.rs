@@ -134,7 +134,7 @@ pub fn status_string(status: i32) -> String {
     cstr_lossy(unsafe { sys::dsv3_status_string(status) })
 }
 
-/// The linked library's version, e.g. "0.2.0".
+/// The linked library's version, e.g. "0.3.0".
 pub fn version() -> String {
     cstr_lossy(unsafe { sys::dsv3_version_string() })
 }
@@ -151,6 +151,33 @@ pub fn backends() -> Vec<(String, bool)> {
         out.push((cstr_lossy(name), avail != 0));
     }
     out
+}
+
+/// A text the library writes into a buffer, retried with a larger buffer
+/// while it reports `TOO_SMALL`.
+fn text_call(what: &str, mut f: impl FnMut(*mut c_char, usize) -> c_int) -> Result<String> {
+    let mut size = 4096usize;
+    loop {
+        let mut buf = vec![0 as c_char; size];
+        let rc = f(buf.as_mut_ptr(), size);
+        if rc != sys::DSV3_ERR_TOO_SMALL || size >= 1 << 20 {
+            check(rc, what)?;
+            return Ok(buf_message(&buf));
+        }
+        size *= 4;
+    }
+}
+
+/// (name, text) of every compiled-in backend: what it says about this
+/// machine (a GPU backend: its devices, or why it cannot run); the text of
+/// the one "auto" picks says so.
+pub fn describe_backends() -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (i, (name, _)) in backends().into_iter().enumerate() {
+        let text = text_call("backend description", |b, n| unsafe { sys::dsv3_backend_describe(i as c_int, b, n) })?;
+        out.push((name, text));
+    }
+    Ok(out)
 }
 
 /// A callback's panic cannot unwind through the C frames: it is caught,
@@ -175,11 +202,26 @@ pub struct ModelOptions {
     pub n_threads: i32,
     /// Map the weights (true) or read them into memory.
     pub use_mmap: bool,
+    /// With a GPU backend: "auto", "gpu" or "experts-on-cpu" (None: the
+    /// library's default, "auto"). CPU backends ignore it.
+    pub placement: Option<String>,
+    /// Device bytes for weights and KV caches; 0 = the device's memory.
+    pub gpu_budget: u64,
+    /// Positions of KV cache to keep room for on the device (None: the
+    /// library's default, 4096).
+    pub kv_reserve_ctx: Option<i32>,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { backend: "auto".into(), n_threads: 0, use_mmap: true }
+        ModelOptions {
+            backend: "auto".into(),
+            n_threads: 0,
+            use_mmap: true,
+            placement: None,
+            gpu_budget: 0,
+            kv_reserve_ctx: None,
+        }
     }
 }
 
@@ -208,10 +250,24 @@ impl Model {
             unsafe { sys::dsv3_model_params_init(p.as_mut_ptr(), std::mem::size_of::<sys::dsv3_model_params>()) },
             "model params",
         )?;
+        let placement = match &opts.placement {
+            Some(s) => Some(
+                CString::new(s.as_bytes())
+                    .map_err(|_| Error::new(sys::DSV3_ERR_INVALID_ARG, "placement contains a NUL byte"))?,
+            ),
+            None => None,
+        };
         let mut p = unsafe { p.assume_init() };
         p.backend = backend.as_ptr();
         p.n_threads = opts.n_threads;
         p.use_mmap = opts.use_mmap as c_int;
+        if let Some(s) = &placement {
+            p.placement = s.as_ptr();
+        }
+        p.gpu_budget = opts.gpu_budget;
+        if let Some(k) = opts.kv_reserve_ctx {
+            p.kv_reserve_ctx = k;
+        }
         let mut err = [0 as c_char; 1024];
         let mut out: *mut sys::dsv3_model = ptr::null_mut();
         let rc = unsafe { sys::dsv3_model_load(cpath.as_ptr(), &p, &mut out, err.as_mut_ptr(), err.len()) };
@@ -237,6 +293,16 @@ impl Model {
     /// The backend in use, e.g. "avx2".
     pub fn backend(&self) -> String {
         cstr_lossy(self.info.backend.as_ptr())
+    }
+
+    /// The device in use: a GPU's name, or "cpu".
+    pub fn device(&self) -> String {
+        cstr_lossy(self.info.device.as_ptr())
+    }
+
+    /// Where the weights went, as text (`dsv3_model_placement`).
+    pub fn placement(&self) -> Result<String> {
+        text_call("model placement", |b, n| unsafe { sys::dsv3_model_placement(self.h.as_ptr(), b, n) })
     }
 
     /// A session with `n_ctx` positions (0 = min(4096, max_context)).

@@ -62,6 +62,11 @@ pub struct dsv3_model_params {
     // appended in 0.2
     pub mmap_mode: i32,
     pub reserved0: i32,
+    // appended in 0.3
+    pub placement: *const c_char,
+    pub gpu_budget: u64,
+    pub kv_reserve_ctx: i32,
+    pub reserved1: i32,
 }
 
 #[repr(C)]
@@ -97,6 +102,11 @@ pub struct dsv3_model_info {
     pub n_moe_layers: i32,
     pub n_group: i32,
     pub topk_group: i32,
+    // appended in 0.3
+    pub reserved0: i32,
+    pub device: [c_char; 64],
+    pub device_bytes: u64,
+    pub host_weight_bytes: u64,
 }
 
 #[repr(C)]
@@ -319,4 +329,8 @@ extern "C" {
     ) -> c_int;
 
     pub fn dsv3_backend_name(index: c_int, available: *mut c_int) -> *const c_char;
+
+    // devices (0.3)
+    pub fn dsv3_backend_describe(index: c_int, buf: *mut c_char, size: usize) -> c_int;
+    pub fn dsv3_model_placement(m: *const dsv3_model, buf: *mut c_char, size: usize) -> c_int;
 }

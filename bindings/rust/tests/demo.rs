@@ -10,7 +10,7 @@ const GREEDY_IDS: [i32; 32] = [16, 223, 304, 447, 737, 304, 542, 317, 362, 410, 
                                295, 269, 1037, 14, 285, 304, 447, 737, 304, 542, 317, 362, 410, 360, 494];
 
 fn scalar() -> Model {
-    Model::load_with(DIR, &ModelOptions { backend: "scalar".into(), n_threads: 2, use_mmap: true }).unwrap()
+    Model::load_with(DIR, &ModelOptions { backend: "scalar".into(), n_threads: 2, ..Default::default() }).unwrap()
 }
 
 fn assert_send<T: Send>() {}
@@ -53,6 +53,31 @@ fn greedy_matches_pinned_ids() {
     assert_eq!(g.result.stop_reason, dsv3::sys::DSV3_STOP_MAX_TOKENS);
     assert_eq!(s.position(), 42);
     println!("{}{}", PROMPT, g.text);
+}
+
+#[test]
+fn devices_and_placement() {
+    let texts = dsv3::describe_backends().unwrap();
+    assert_eq!(texts.len(), dsv3::backends().len());
+    assert_eq!(texts.iter().filter(|(_, t)| t.contains("picked by \"auto\"")).count(), 1);
+    assert!(texts[0].1.starts_with("available"), "{:?}", texts[0]);
+    // CPU backends accept and ignore the device options
+    let opts = ModelOptions {
+        backend: "scalar".into(),
+        placement: Some("experts-on-cpu".into()),
+        gpu_budget: 1 << 30,
+        kv_reserve_ctx: Some(0),
+        ..Default::default()
+    };
+    let m = Model::load_with(DIR, &opts).unwrap();
+    assert_eq!(m.device(), "cpu");
+    assert_eq!(m.info().device_bytes, 0);
+    assert!(m.info().host_weight_bytes > 0);
+    assert!(m.placement().unwrap().contains("host memory"));
+    let bad = ModelOptions { placement: Some("all-on-gpu".into()), ..Default::default() };
+    let e = Model::load_with(DIR, &bad).err().unwrap();
+    assert_eq!(e.status, status::INVALID_ARG);
+    assert!(e.message.contains("all-on-gpu"), "{}", e);
 }
 
 #[test]
@@ -154,7 +179,7 @@ fn sampler_and_chat() {
         .chat_render(&[dsv3::ChatMessage { role: "user".into(), content: "Hello".into() }], true)
         .unwrap();
     assert!(text.contains("Hello"));
-    assert_eq!(dsv3::version(), "0.2.0");
+    assert_eq!(dsv3::version(), "0.3.0");
 }
 
 #[test]
