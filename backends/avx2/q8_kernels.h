@@ -18,9 +18,7 @@
  * time, and each decoded chunk serves a block of up to 4 tokens; rows are
  * read one at a time (one sequential stream per thread), with a software
  * prefetch AVX2_PF bytes ahead: the hardware streamer alone kept too few
- * lines in flight (Q4_K from DRAM on one core: 12.7 -> 17.7 GB/s).
- * Several tokens (prefill) take the tiles of q8_tiles.h instead, with the
- * same arithmetic per output. */
+ * lines in flight (Q4_K from DRAM on one core: 12.7 -> 17.7 GB/s). */
 #ifndef DSV3_AVX2_Q8_KERNELS_H
 #define DSV3_AVX2_Q8_KERNELS_H
 
@@ -463,13 +461,9 @@ AVX2_AI void rows_b256(int type, const dsv3_weight *w, int64_t r0, int64_t r1, c
     ROWS_PAIRED(row_b256, 256)
 }
 
-#include "q8_tiles.h"
-
-/* Several tokens: the prefill tiles where the type has them (same bits). */
 #define ROWS_FN(NAME, FN, TYPE)                                                                                       \
     AVX2_NI void NAME(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,           \
                      size_t ldy) {                                                                                    \
-        if (n > 1 && q8t_rows(TYPE, w, r0, r1, xq, n, y, ldy)) return;                                                \
         FN(TYPE, w, r0, r1, xq, n, y, ldy);                                                                           \
     }
 ROWS_FN(rows_q8_0, rows_b32, DSV3_W_Q8_0)
