@@ -240,7 +240,7 @@ int main(int argc, char **argv) {
     CHECK(ops != NULL, "neon backend: %s", err.msg);
     if (!ops) return finish();
     CHECK(dsv3_backend_find("auto", &err) == ops, "auto picks neon");
-    dsv3_backend_params p1 = {1}, p3 = {3};
+    dsv3_backend_params p1 = {.n_threads = 1}, p3 = {.n_threads = 3};
     if (ops->init(&p1, &b1, &err) || ops->init(&p3, &b3, &err)) { fprintf(stderr, "FATAL: init: %s\n", err.msg); return 2; }
     have_dot = neon_cpu_dotprod();
     CHECK(neon_dotprod(b1) == have_dot, "the dot-product kernels are chosen iff the CPU has them");
