@@ -21,16 +21,7 @@ struct WeightRef {
 #if WFAM == 0
 uint w_byte(uint64_t a) { return uint(U8Buf(a).v[0]); }
 
-// OCP FP8 E4M3FN -> f32 (bias 7, no infinities, S.1111.111 is NaN).
-float fp8_e4m3(uint v) {
-    uint s = (v >> 7) << 31, e = (v >> 3) & 15u, m = v & 7u;
-    if (e == 0u) {
-        float r = float(m) * (1.0 / 512.0);
-        return s != 0u ? -r : r;
-    }
-    if (e == 15u && m == 7u) return uintBitsToFloat(s | 0x7fc00000u);
-    return uintBitsToFloat(s | ((e + 120u) << 23) | (m << 20));
-}
+#include "dq_io.glsl" // dq_fp8
 
 float w_elem(WeightRef w, uint r, uint c) {
     uint64_t row = w.addr + uint64_t(r) * w.stride;
@@ -39,7 +30,7 @@ float w_elem(WeightRef w, uint r, uint c) {
     if (w.type == 2u) return uintBitsToFloat((w_byte(row + 2ul * c) | (w_byte(row + 2ul * c + 1ul) << 8)) << 16);
     uint br = w.blk & 0xffffu, bc = w.blk >> 16; // F8_E4M3
     float s = F32Buf(w.aux + 4ul * (uint64_t(r / br) * w.scols + c / bc)).v[0];
-    precise float v = fp8_e4m3(w_byte(row + c)) * s;
+    precise float v = dq_fp8(w_byte(row + c)) * s;
     return v;
 }
 #else
