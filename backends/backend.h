@@ -27,6 +27,7 @@
 #define DSV3_BACKEND_V2 2 /* store_kv; mla_attention reads kv_type caches */
 #define DSV3_BACKEND_V3 3 /* describe, auto_ok, load_done, status, placement;
                              weight roles; device, placement, budget params */
+#define DSV3_BACKEND_V4 4 /* route (router top-k in backend memory), moe_prepare */
 
 /* lib/ never passes more tokens than this to one op (longer steps are cut
  * into micro-batches), so backends may size stack arrays by it. */
@@ -173,6 +174,11 @@ typedef struct dsv3_moe_args {
     size_t expert_stride;
     float *out;                 /* [n_tok][hidden], overwritten             */
     float *scratch;             /* >= dsv3_moe_scratch_floats(max(n_tok, k), hidden, inter) */
+    /* DSV3_BACKEND_V4: the same picks in backend memory (the route op's
+     * output), or NULL. A backend whose moe_prepare said it needs no host
+     * picks reads these, and ids/weights may then be NULL. */
+    const int32_t *dev_ids;     /* [n_tok][k]                               */
+    const float *dev_weights;   /* [n_tok][k]                               */
 } dsv3_moe_args;
 
 #define dsv3_moe_scratch_floats(n, hidden, inter) \
@@ -181,6 +187,27 @@ typedef struct dsv3_moe_args {
 static inline const dsv3_weight *dsv3_moe_expert(const dsv3_weight *first, size_t stride, int e) {
     return (const dsv3_weight *)(const void *)((const char *)first + (size_t)e * stride);
 }
+
+/* Expert selection for n tokens from the router's outputs (DSV3_BACKEND_V4),
+ * by the rules of lib/route.c's route_token: scores = sigmoid or softmax
+ * of the logits; selection scores = scores + bias; with group limits only
+ * the topk_group best of n_group groups compete (a group scores its best
+ * expert, or with NOAUX_TC the sum of its two best); the k best are picked
+ * greedily, ties to the lower id; gate weights are the unbiased scores,
+ * normalized if norm_topk_prob (and k > 1), times routed_scaling_factor. */
+typedef struct dsv3_route_args {
+    int n_tok, n_experts, k;
+    int scoring;                /* enum dsv3_scoring (lib/config.h)        */
+    int topk_method;            /* enum dsv3_topk_method (lib/config.h)    */
+    int n_group, topk_group;
+    int norm_topk_prob;
+    float routed_scaling_factor;
+    const float *logits;        /* [n_tok][n_experts] backend memory       */
+    const dsv3_weight *bias;    /* e_score_correction_bias [n_experts] (F32), or NULL */
+    int32_t *ids;               /* [n_tok][k] backend memory: in selection order */
+    float *weights;             /* [n_tok][k] backend memory               */
+    float *work;                /* host, >= 5 * n_experts floats (CPU backends) */
+} dsv3_route_args;
 
 typedef struct dsv3_backend dsv3_backend; /* backend-private state */
 
@@ -260,7 +287,26 @@ typedef struct dsv3_backend_ops {
     /* The name of the device in use (dsv3_model_info.device), valid for
      * the backend's life; NULL op: the backend's name is shown. */
     const char *(*device_name)(dsv3_backend *be);
+
+    /* ---- DSV3_BACKEND_V4 ---- */
+    /* Expert selection (dsv3_route_args) with inputs and outputs in
+     * backend memory, so a device backend needs no host round trip. */
+    void (*route)(dsv3_backend *be, const dsv3_route_args *a);
+    /* Called for an MoE layer before its routing is read back, with the
+     * args moe_experts will get (ids and weights still NULL). A backend
+     * that runs this layer's experts on the host may copy x to the host
+     * at that read-back's sync rather than at a sync of its own, and then
+     * run the device work recorded before moe_experts (lib/ records the
+     * shared expert first) while its CPU computes. lib/ writes neither x
+     * nor the experts in between. Returns 1 when moe_experts needs ids
+     * and weights in host memory for these args, 0 when it reads the
+     * route op's picks in backend memory. NULL op: as if it returned 1. */
+    int (*moe_prepare)(dsv3_backend *be, const dsv3_moe_args *a);
 } dsv3_backend_ops;
+
+/* The host implementation of route for backends whose memory is the
+ * host's (backends/cpu/route.c): lib/route.c's route_token per token. */
+void dsv3_cpu_route(dsv3_backend *be, const dsv3_route_args *a);
 
 /* Registry (backends/registry.c). */
 int dsv3_backend_count(void);

@@ -705,7 +705,8 @@ DSV3_API int dsv3_generate_params_init(struct dsv3_generate_params *p, size_t si
  * dsv3_generate with MTP); a session stepped otherwise decodes plainly
  * (AUTO) or gives DSV3_ERR_STATE (REQUIRED). Costs per verify step: one
  * MTP pass over the new positions plus mtp_depth - 1 one-row MTP passes,
- * and a main step over 1 + mtp_depth tokens; no allocation per step. */
+ * and a main step over 1 + mtp_depth tokens; no allocation per step.
+ * The MTP's rows over the prompt count as prompt time. */
 DSV3_API int dsv3_generate(dsv3_session *s, const dsv3_tokenizer *tok, dsv3_sampler *sampler,
                            const int32_t *prompt, size_t n_prompt, const struct dsv3_generate_params *params,
                            struct dsv3_generate_result *result);

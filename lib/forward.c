@@ -95,37 +95,104 @@ static void attention(dsv3_session *s, const layer_weights *L, int il, int pos0,
     o->add(be, b->x, b->tmp, (size_t)n * H);
 }
 
+/* The experts each of n tokens picks. A backend with the route op selects
+ * where the router's logits are, into b.picks (n*k ids, then n*k gate
+ * weights), and the picks come to host memory only when `to_host` asks
+ * (one read of n*k*8 bytes; else *ids = *wts = NULL). Without the op the
+ * logits come back and the host selects. *ids, *wts: [n][k] host. */
+static void route(dsv3_session *s, const layer_weights *L, int n, int to_host, const int32_t **ids,
+                  const float **wts) {
+    const dsv3_config *c = &s->m->cfg;
+    const dsv3_backend_ops *o = s->m->ops;
+    dsv3_backend *be = s->m->be;
+    const int E = c->n_routed_experts, k = c->n_experts_per_tok;
+    const size_t nk = (size_t)n * k;
+    const int has_bias = L->router_bias.type == DSV3_W_F32;
+
+    o->matmul(be, &L->router, s->b.xn, s->b.router, n);
+    if (o->version >= DSV3_BACKEND_V4 && o->route) {
+        /* picks: n*k ids then n*k weights, so that one read brings both */
+        dsv3_route_args a = {
+            .n_tok = n, .n_experts = E, .k = k, .scoring = c->scoring, .topk_method = c->topk_method,
+            .n_group = c->n_group, .topk_group = c->topk_group, .norm_topk_prob = c->norm_topk_prob,
+            .routed_scaling_factor = c->routed_scaling_factor, .logits = s->b.router,
+            .bias = has_bias ? &L->router_bias : NULL, .ids = (int32_t *)(void *)s->b.picks,
+            .weights = s->b.picks + nk, .work = s->route_work,
+        };
+        o->route(be, &a);
+        *ids = NULL;
+        *wts = NULL;
+        if (!to_host) return;
+        o->to_host(be, s->picks, s->b.picks, 2 * sizeof(float) * nk);
+        *ids = s->picks;
+        *wts = (const float *)(const void *)(s->picks + nk);
+        return;
+    }
+    o->to_host(be, s->router_host, s->b.router, sizeof(float) * (size_t)n * E);
+    const float *bias = has_bias ? (const float *)L->router_bias.data : NULL;
+    for (int t = 0; t < n; t++)
+        route_token(c, s->router_host + (size_t)t * E, bias, s->ids + t * k, s->wts + t * k, s->route_work);
+    *ids = s->ids;
+    *wts = s->wts;
+}
+
+/* Rows pos0 .. pos0+n-1 of the routing record of main-model layer il. */
+static void record_picks(dsv3_session *s, int il, int pos0, int n, const int32_t *ids, const float *wts) {
+    const int k = s->m->cfg.n_experts_per_tok;
+    for (int t = 0; t < n; t++) {
+        size_t at = ((size_t)(pos0 + t) * s->n_moe + s->moe_row[il]) * k;
+        memcpy(s->rec_ids + at, ids + t * k, sizeof(int32_t) * k);
+        memcpy(s->rec_w + at, wts + t * k, sizeof(float) * k);
+    }
+}
+
+/* Layer il's picks kept for the routing record until the step's end
+ * (b.rec_stage, [n_moe][2][ub][k]), when the backend routes itself. */
+static float *staged_picks(dsv3_session *s, int il) {
+    const int k = s->m->cfg.n_experts_per_tok;
+    const dsv3_backend_ops *o = s->m->ops;
+    if (!s->b.rec_stage || il >= s->m->cfg.n_layers || o->version < DSV3_BACKEND_V4 || !o->route) return NULL;
+    return s->b.rec_stage + (size_t)s->moe_row[il] * 2 * DSV3_MAX_UBATCH * k;
+}
+
 static void moe(dsv3_session *s, const layer_weights *L, int il, int pos0, int n) {
     const dsv3_config *c = &s->m->cfg;
     const dsv3_backend_ops *o = s->m->ops;
     dsv3_backend *be = s->m->be;
     fwd_bufs *b = &s->b;
     const int E = c->n_routed_experts, k = c->n_experts_per_tok, H = c->hidden_size;
-
-    o->matmul(be, &L->router, b->xn, b->router, n);
-    o->to_host(be, s->router_host, b->router, sizeof(float) * (size_t)n * E);
-    const float *bias = L->router_bias.type == DSV3_W_F32 ? (const float *)L->router_bias.data : NULL;
-    for (int t = 0; t < n; t++)
-        route_token(c, s->router_host + (size_t)t * E, bias, s->ids + t * k, s->wts + t * k, s->route_work);
-    if (s->rec_ids && il < c->n_layers) {
-        for (int t = 0; t < n; t++) {
-            size_t at = ((size_t)(pos0 + t) * s->n_moe + s->moe_row[il]) * k;
-            memcpy(s->rec_ids + at, s->ids + t * k, sizeof(int32_t) * k);
-            memcpy(s->rec_w + at, s->wts + t * k, sizeof(float) * k);
-        }
-    }
+    const int32_t *ids;
+    const float *wts;
+    const int dev_picks = o->version >= DSV3_BACKEND_V4 && o->route; /* route() fills b.picks */
     dsv3_moe_args a = {
-        .n_tok = n, .k = k, .hidden = H, .inter = c->moe_intermediate_size, .x = b->xn, .ids = s->ids,
-        .weights = s->wts, .n_experts = E, .out = b->moe, .scratch = b->moe_scratch,
+        .n_tok = n, .k = k, .hidden = H, .inter = c->moe_intermediate_size, .x = b->xn,
+        .n_experts = E, .out = b->moe, .scratch = b->moe_scratch,
         /* the experts' views are an array of {gate, up, down} */
         .gate = &L->experts[0].gate, .up = &L->experts[0].up, .down = &L->experts[0].down,
         .expert_stride = sizeof(ffn_weights),
+        .dev_ids = dev_picks ? (const int32_t *)(const void *)b->picks : NULL,
+        .dev_weights = dev_picks ? b->picks + (size_t)n * k : NULL,
     };
+    /* Before the routing read-back, so that a backend running these
+     * experts on its CPU can bring xn back at that same sync; it also says
+     * whether its experts need the picks on the host at all. */
+    int need_host = 1;
+    if (o->version >= DSV3_BACKEND_V4 && o->moe_prepare) need_host = o->moe_prepare(be, &a);
+
+    route(s, L, n, need_host, &ids, &wts);
+    float *stage = staged_picks(s, il);
+    if (stage) /* read with the step's last sync, in forward_main */
+        o->copy(be, stage, b->picks, 2 * sizeof(float) * (size_t)n * k);
+    else if (s->rec_ids && il < c->n_layers)
+        record_picks(s, il, pos0, n, ids, wts);
+    a.ids = ids;
+    a.weights = wts;
+    /* The shared expert is recorded first: a device backend whose routed
+     * experts run on its CPU runs the shared one meanwhile. The sum below
+     * is one IEEE add, commutative, so the order changes no bit. */
+    if (L->has_shared) swiglu_ffn(s, &L->shared, b->xn, b->tmp, n);
     o->moe_experts(be, &a);
-    if (L->has_shared) {
-        swiglu_ffn(s, &L->shared, b->xn, b->tmp, n);
-        o->add(be, b->moe, b->tmp, (size_t)n * H);
-    }
+    if (L->has_shared) o->add(be, b->moe, b->tmp, (size_t)n * H);
     o->add(be, b->x, b->moe, (size_t)n * H);
 }
 
@@ -161,6 +228,15 @@ void forward_main(dsv3_session *s, const int32_t *ids, int n, float *logits, int
     m->ops->rmsnorm(m->be, s->b.x, H, &m->out_norm, s->b.xn, H, n, H, c->rms_norm_eps);
     if (s->hidden) m->ops->copy(m->be, s->hidden + (size_t)pos0 * H, s->b.xn, sizeof(float) * (size_t)n * H);
     head(s, &m->lm_head, s->b.xn, n, first_logit, logits);
+    /* The routing record kept on the backend: read after the logits, so a
+     * device that routes itself syncs once for both. */
+    for (int il = 0; il < c->n_layers; il++) {
+        const float *stage = s->moe_row[il] >= 0 ? staged_picks(s, il) : NULL;
+        if (!stage) continue;
+        const size_t nk = (size_t)n * c->n_experts_per_tok;
+        m->ops->to_host(m->be, s->picks, stage, 2 * sizeof(float) * nk);
+        record_picks(s, il, pos0, n, s->picks, (const float *)(const void *)(s->picks + nk));
+    }
 }
 
 /* The MTP layer's input for n rows at pos0:

@@ -171,12 +171,13 @@ int dsv3_generate(dsv3_session *s, const dsv3_tokenizer *tok, dsv3_sampler *samp
     rc = dsv3_gen_mtp_depth(s, &p, &depth);
     if (rc) goto out;
     rc = dsv3_session_step(s, prompt, (int32_t)n_prompt, logits, 0);
+    if (!rc && depth) rc = dsv3_gen_mtp_prompt(&g, prompt, n_prompt);
     if (rc) goto out;
     double t1 = now_s();
     r.n_prompt_tokens = (int32_t)n_prompt;
     r.prompt_seconds = t1 - t0;
     r.mtp_depth = depth;
-    rc = depth ? dsv3_gen_decode_mtp(&g, depth, prompt, n_prompt, logits) : decode_plain(&g, logits);
+    rc = depth ? dsv3_gen_decode_mtp(&g, depth, logits) : decode_plain(&g, logits);
     if (rc) goto out;
     /* Text held back for a stop string that never came, and an incomplete
      * character at the very end, are delivered with token -1. */

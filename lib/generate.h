@@ -40,8 +40,14 @@ int dsv3_gen_deliver(dsv3_gen *g, int32_t token);
  * DSV3_MTP_REQUIRED on a model or session that cannot draft. */
 int dsv3_gen_mtp_depth(dsv3_session *s, const struct dsv3_generate_params *p, int32_t *depth);
 
-/* Decode with MTP drafts after the prompt (n_prompt tokens now ending at
- * the session's position) was stepped with its last logits in `logits`. */
-int dsv3_gen_decode_mtp(dsv3_gen *g, int32_t depth, const int32_t *prompt, size_t n_prompt, float *logits);
+/* After the prompt (n_prompt tokens now ending at the session's position)
+ * was stepped: the MTP rows of the prompt positions whose next token is in
+ * the prompt (cache entries only), so that the MTP ends one position
+ * behind the main model. Prompt work, done before decoding starts. */
+int dsv3_gen_mtp_prompt(dsv3_gen *g, const int32_t *prompt, size_t n_prompt);
+
+/* Decode with MTP drafts after dsv3_gen_mtp_prompt, the logits of the
+ * session's position in `logits`. */
+int dsv3_gen_decode_mtp(dsv3_gen *g, int32_t depth, float *logits);
 
 #endif

@@ -2,7 +2,9 @@
  *
  * The main cache holds positions [0, P) and the logits for position P are
  * at hand; the MTP cache holds [0, mtp_pos), and `pend` keeps the tokens of
- * positions (mtp_pos, P) that the MTP has not consumed yet. One round:
+ * positions (mtp_pos, P) that the MTP has not consumed yet (the prompt's
+ * are consumed before decoding, as prompt work: dsv3_gen_mtp_prompt, so
+ * pend starts empty). One round:
  *
  *   t0 = sample(logits)                     exactly plain decoding's draw
  *   MTP over rows [mtp_pos, P) with next tokens pend + t0
@@ -78,16 +80,25 @@ static void chain_row(dsv3_session *s, int row, int32_t tok, float *logits) {
     s->mtp_pos++;
 }
 
-int dsv3_gen_decode_mtp(dsv3_gen *g, int32_t depth, const int32_t *prompt, size_t n_prompt, float *logits) {
+int dsv3_gen_mtp_prompt(dsv3_gen *g, const int32_t *prompt, size_t n_prompt) {
     dsv3_session *s = g->s;
-    struct dsv3_generate_result *r = g->r;
-    const struct dsv3_generate_params *p = g->p;
-    const int32_t V = s->m->cfg.vocab_size;
     const int32_t start = s->pos - (int32_t)n_prompt;
     /* A row the caller ran past the prompt's start used a token of its own
      * choosing: run it again with the prompt's first token. */
     if (start > 0 && s->mtp_pos > start - 1) s->mtp_pos = start - 1;
-    const size_t cap = n_prompt + (size_t)depth + 2;
+    /* rows mtp_pos .. pos - 2 consume the prompt's tokens mtp_pos + 1 ..
+     * pos - 1 (dsv3_gen_mtp_depth made sure that mtp_pos >= start - 1) */
+    const int32_t n = s->pos - 1 - s->mtp_pos;
+    return n > 0 ? dsv3_session_mtp_step(s, prompt + (s->mtp_pos + 1 - start), n, NULL, 0) : DSV3_OK;
+}
+
+int dsv3_gen_decode_mtp(dsv3_gen *g, int32_t depth, float *logits) {
+    dsv3_session *s = g->s;
+    struct dsv3_generate_result *r = g->r;
+    const struct dsv3_generate_params *p = g->p;
+    const int32_t V = s->m->cfg.vocab_size;
+    /* pending MTP rows: at most the kept drafts and t0 of one round */
+    const size_t cap = (size_t)depth + 2;
     float *vlog = malloc(sizeof(float) * (size_t)V * (size_t)(depth + 1));
     float *mlog = malloc(sizeof(float) * (size_t)V);
     int32_t *pend = malloc(sizeof(int32_t) * cap);
@@ -98,8 +109,7 @@ int dsv3_gen_decode_mtp(dsv3_gen *g, int32_t depth, const int32_t *prompt, size_
         rc = err_set(&s->err, DSV3_ERR_NO_MEMORY, "dsv3_generate: out of memory");
         goto out;
     }
-    int32_t np = 0;
-    for (int32_t q = s->mtp_pos + 1; q < s->pos; q++) pend[np++] = prompt[q - start];
+    int32_t np = 0; /* dsv3_gen_mtp_prompt left the MTP one behind */
 
     const float *next = logits; /* logits for position s->pos */
     int32_t t0 = 0;

@@ -1,5 +1,6 @@
-/* route.h -- DeepSeekMoE expert selection for one token (host code: it is
- * a few hundred scores, not worth a backend op). */
+/* route.h -- DeepSeekMoE expert selection for one token, on the host. The
+ * backends' route op (backend.h, V4) is this routine on the CPU backends
+ * (backends/cpu/route.c) and follows its rules on a device. */
 #ifndef DSV3_ROUTE_H
 #define DSV3_ROUTE_H
 

@@ -39,12 +39,14 @@ void dsv3_session_free(dsv3_session *s) {
     release(m, s->hidden);
     fwd_bufs *b = &s->b;
     float *bufs[] = {b->x, b->xn, b->tmp, b->qa, b->q, b->kva, b->attn, b->g, b->u, b->moe,
-                     b->router, b->cat, b->logits, b->mla_scratch, b->moe_scratch};
+                     b->router, b->picks, b->cat, b->logits, b->mla_scratch, b->moe_scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) release(m, bufs[i]);
+    release(m, b->rec_stage);
     free(s->router_host);
     free(s->ids);
     free(s->wts);
     free(s->route_work);
+    free(s->picks);
     free(s->inv_freq);
     free(s->cos_t);
     free(s->sin_t);
@@ -100,7 +102,8 @@ static int create(const dsv3_model *m, const struct dsv3_session_params *p, dsv3
         {&s->b.qa, ub * (size_t)(c->q_lora_rank ? c->q_lora_rank : 1)},
         {&s->b.q, ub * nh * (size_t)(c->qk_nope_head_dim + dr)}, {&s->b.kva, ub * (kvl + dr)},
         {&s->b.attn, ub * nh * (size_t)c->v_head_dim}, {&s->b.g, ub * ffn}, {&s->b.u, ub * ffn},
-        {&s->b.moe, ub * H}, {&s->b.router, ub * (E ? E : 1)}, {&s->b.cat, ub * 2 * H},
+        {&s->b.moe, ub * H}, {&s->b.router, ub * (E ? E : 1)}, {&s->b.picks, 2 * ub * (k ? k : 1)},
+        {&s->b.cat, ub * 2 * H},
         {&s->b.logits, ub * (size_t)c->vocab_size},
         {&s->b.mla_scratch, dsv3_mla_scratch_floats(s->n_ctx, kvl) * (size_t)m->n_threads},
         {&s->b.moe_scratch, E ? dsv3_moe_scratch_floats(ub > k ? ub : k, H, (size_t)c->moe_intermediate_size) : 1},
@@ -113,11 +116,12 @@ static int create(const dsv3_model *m, const struct dsv3_session_params *p, dsv3
     s->ids = malloc(sizeof(int32_t) * ub * (k ? k : 1));
     s->wts = malloc(sizeof(float) * ub * (k ? k : 1));
     s->route_work = malloc(sizeof(float) * 5 * (E ? E : 1));
+    s->picks = malloc(sizeof(int32_t) * 2 * ub * (k ? k : 1));
     s->inv_freq = malloc(sizeof(double) * dr / 2);
     s->cos_t = malloc(sizeof(float) * ub * dr / 2);
     s->sin_t = malloc(sizeof(float) * ub * dr / 2);
     s->moe_row = malloc(sizeof(int) * (size_t)s->n_cache_layers);
-    if (!s->router_host || !s->ids || !s->wts || !s->route_work || !s->inv_freq || !s->cos_t || !s->sin_t || !s->moe_row)
+    if (!s->router_host || !s->ids || !s->wts || !s->route_work || !s->picks || !s->inv_freq || !s->cos_t || !s->sin_t || !s->moe_row)
         return err_set(e, DSV3_ERR_NO_MEMORY, "out of memory");
     rope_inv_freq(c, s->inv_freq);
     s->mscale = (float)rope_mscale(c);
@@ -129,6 +133,8 @@ static int create(const dsv3_model *m, const struct dsv3_session_params *p, dsv3
         s->rec_ids = calloc(n, sizeof *s->rec_ids);
         s->rec_w = calloc(n, sizeof *s->rec_w);
         if (!s->rec_ids || !s->rec_w) return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate the routing record");
+        s->b.rec_stage = m->ops->alloc(m->be, sizeof(float) * 2 * ub * k * (size_t)s->n_moe);
+        if (!s->b.rec_stage) return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate the routing record's staging");
     }
     return DSV3_OK;
 }

@@ -17,6 +17,8 @@ typedef struct fwd_bufs {
     float *g, *u;    /* [ub][max(inter, S*moe_inter)]         */
     float *moe;      /* [ub][H] routed-experts output         */
     float *router;   /* [ub][E] router logits                 */
+    float *picks;    /* [2][ub][k] route op: n*k ids (int32), then n*k weights */
+    float *rec_stage; /* [n_moe][2][ub][k] picks kept for the routing record, or NULL */
     float *cat;      /* [ub][2H] MTP input (embedding, hidden) */
     float *logits;   /* [ub][V]                               */
     float *mla_scratch, *moe_scratch;
@@ -39,6 +41,7 @@ struct dsv3_session {
     int32_t *ids;       /* [ub][k]                                  */
     float *wts;         /* [ub][k]                                  */
     float *route_work;  /* [5E]                                     */
+    int32_t *picks;     /* [2][ub][k] the route op's picks, read back */
     /* RoPE tables for the micro-batch being run */
     double *inv_freq;   /* [dr/2]                                   */
     float *cos_t, *sin_t; /* [ub][dr/2]                            */

@@ -29,7 +29,19 @@
  *            the dequantized rows (1 and 3 threads);
  *   moe_experts    f32 paths 1e-5 of max|out|; block types 5e-2 of max|out|
  *            (two 8-bit-activation matmuls in series; random signs make
- *            |out| small next to the sum of |terms|).
+ *            |out| small next to the sum of |terms|). A device backend's
+ *            one-token case again with the picks in its memory only (V4
+ *            dev_ids, as after the route op): the bits of host picks.
+ *   route    expert selection (V4) against lib/route.c's route_token, for
+ *            every backend, scalar included: DeepSeek-V3 rules (sigmoid,
+ *            bias, 8 groups top 4, E 64 and 256), Kimi-K2's (E 384, no
+ *            groups), V2-Lite's (softmax, greedy, E 64) and V2's (softmax,
+ *            group-limited), k 6/8, several n, random logits and exact
+ *            ties (scores and bias from small sets of values that every
+ *            exp gives exactly: the lower id wins).
+ *            Ids equal; weights the host's bits on the CPU backends, within
+ *            1e-6 relative on a device (its exp against expf); a batch
+ *            gives every token the bits it gets alone.
  *   threads  1 thread and 3 threads give the same bits (memcmp), every op
  *            (a device backend: a second run on the same instance).
  *   batch    a matmul of n tokens gives the bits of n matmuls of one token,
@@ -67,8 +79,10 @@
 #include <time.h>
 
 #include "backend.h"
+#include "config.h"
 #include "dsv3.h"
 #include "quants/quants.h"
+#include "route.h"
 #include "wtype.h"
 #ifdef DSV3_TEST_AVX2
 #include "avx2/avx2.h"
@@ -416,6 +430,32 @@ static void op_moe(inst *in, const dsv3_moe_args *a) {
     op_done(in, "moe_experts");
 }
 
+/* The same with the picks in the backend's memory only (V4: dev_ids and
+ * dev_weights, host ids NULL), as lib/ passes them to a backend whose
+ * moe_prepare says it needs no host picks; returns that answer (1: the
+ * backend wants host picks, nothing was run). */
+static int op_moe_dev(inst *in, const dsv3_moe_args *a) {
+    const size_t xb = sizeof(float) * (size_t)a->n_tok * (size_t)a->hidden, nk = (size_t)a->n_tok * (size_t)a->k;
+    const size_t sb = sizeof(float) * dsv3_moe_scratch_floats(a->n_tok > a->k ? a->n_tok : a->k, a->hidden, a->inter);
+    dsv3_moe_args d = *a;
+    d.x = dbuf(in, a->x, xb);
+    d.out = dbuf(in, NULL, xb);
+    d.scratch = dbuf(in, NULL, sb);
+    d.dev_ids = dbuf(in, a->ids, sizeof(int32_t) * nk);
+    d.dev_weights = dbuf(in, a->weights, sizeof(float) * nk);
+    const int host = in->ops->moe_prepare(in->be, &d);
+    if (!host) {
+        d.ids = NULL;
+        d.weights = NULL;
+        in->ops->moe_experts(in->be, &d);
+        dback(in, a->out, d.out, xb);
+    }
+    dfree(in, (void *)(uintptr_t)d.x); dfree(in, d.out); dfree(in, d.scratch);
+    dfree(in, (void *)(uintptr_t)d.dev_ids); dfree(in, (void *)(uintptr_t)d.dev_weights);
+    op_done(in, "moe_experts (device picks)");
+    return host;
+}
+
 /* ---- error bookkeeping ------------------------------------------------- */
 
 static double worst_mm[DSV3_W_COUNT][2]; /* [type][0: ops->matmul, 1: f32 path] */
@@ -488,7 +528,7 @@ static void test_matmul_case(inst *ref, inst *b1, inst *b3, int type, int64_t ro
 
 static void test_matmul(inst *ref, inst *b1, inst *b3) {
     static const int64_t rows_list[] = {1, 7, 33, 100};
-    static const int n_list[] = {1, 3, 17, 64};
+    static const int n_list[] = {1, 3, 5, 17, 64}; /* 5: avx2's chunked decode path */
     /* A device backend (lavapipe in CI: a CPU running the shaders) gets the
      * same kinds of shapes, fewer and smaller: rows 1/7/33, the shorter
      * column counts, 64 tokens once per type. */
@@ -504,8 +544,8 @@ static void test_matmul(inst *ref, inst *b1, inst *b3) {
         const double t0 = now_s();
         for (int ir = 0; ir < n_rows; ir++)
             for (int ic = 0; ic < nc; ic++)
-                for (int in = 0; in < 4; in++) {
-                    if (dev && n_list[in] == 64 && (ir != 1 || ic != 0)) continue;
+                for (int in = 0; in < 5; in++) {
+                    if (dev && (n_list[in] == 5 || (n_list[in] == 64 && (ir != 1 || ic != 0)))) continue;
                     /* FP8: the real 128x128 blocks (partial at the edges), and a
                      * block width that is not a multiple of 8 */
                     const int br = type == DSV3_W_F8_E4M3 && (ic & 1) ? 5 : 128;
@@ -933,7 +973,7 @@ static void random_routing(int n, int k, int E, int32_t *ids, float *wts) {
 static dsv3_moe_args moe_args(inst *in, experts *xs, int n, int k, const float *x, const int32_t *ids, const float *wts,
                               float *out) {
     const expert3 *ex = experts_for(in, xs);
-    dsv3_moe_args a = {n, k, xs->H, xs->I, x, ids, wts, xs->E, &ex[0].gate, &ex[0].up, &ex[0].down, sizeof ex[0], out, NULL};
+    dsv3_moe_args a = {n, k, xs->H, xs->I, x, ids, wts, xs->E, &ex[0].gate, &ex[0].up, &ex[0].down, sizeof ex[0], out, NULL, NULL, NULL};
     return a;
 }
 
@@ -977,6 +1017,14 @@ static void test_moe(inst *ref, inst *b1, inst *b3) {
             CHECK(e <= tol, "%s moe %s n %d: error %.3g max|out| > %.3g", name, dsv3_wtype_name(type), n, e, tol);
             CHECK(!memcmp(o1, o3, sizeof(float) * (size_t)(n * H)), "%s moe %s n %d: 3 threads differ from 1", name,
                   dsv3_wtype_name(type), n);
+            if (dev && n == 1 && b1->ops->version >= DSV3_BACKEND_V4 && b1->ops->moe_prepare) {
+                /* decode with the picks left on the device: the bits of host picks */
+                const int host = op_moe_dev(b1, &a3);
+                CHECK(!host, "%s moe %s n 1: the picks must come to the host", name, dsv3_wtype_name(type));
+                if (!host)
+                    CHECK(!memcmp(o1, o3, sizeof(float) * (size_t)H), "%s moe %s n 1: device picks differ from host picks",
+                          name, dsv3_wtype_name(type));
+            }
             if (n > 1 && strcmp(name, "neon")) {
                 /* the batch gives every token the bits it gets alone */
                 int same = 1;
@@ -996,6 +1044,127 @@ static void test_moe(inst *ref, inst *b1, inst *b3) {
         }
         printf("  moe_experts %-8s max error %.2e of max|out| (hidden %d, inter %d)\n", dsv3_wtype_name(type), worst, H, I);
         free_experts(&xs);
+    }
+}
+
+/* ---- route (V4) ----------------------------------------------------------- */
+
+typedef struct route_case {
+    const char *what;
+    int E, k, scoring, method, n_group, topk_group, norm, bias;
+    float scale;
+} route_case;
+
+static const route_case route_cases[] = {
+    {"V3 E 256", 256, 8, DSV3_SCORE_SIGMOID, DSV3_TOPK_NOAUX_TC, 8, 4, 1, 1, 2.5f},
+    {"V3 E 64", 64, 6, DSV3_SCORE_SIGMOID, DSV3_TOPK_NOAUX_TC, 8, 4, 1, 1, 2.5f},
+    {"K2 E 384", 384, 8, DSV3_SCORE_SIGMOID, DSV3_TOPK_NOAUX_TC, 1, 1, 1, 1, 2.827f},
+    {"V2-Lite E 64", 64, 6, DSV3_SCORE_SOFTMAX, DSV3_TOPK_GREEDY, 1, 1, 0, 0, 1.0f},
+    {"V2 E 160", 160, 6, DSV3_SCORE_SOFTMAX, DSV3_TOPK_GROUP_LIMITED_GREEDY, 8, 3, 0, 0, 16.0f},
+};
+
+/* The host routine's picks for n tokens. */
+static void route_ref(const route_case *rc, const float *logits, const float *bias, int n, int32_t *ids, float *w) {
+    dsv3_config c;
+    memset(&c, 0, sizeof c);
+    c.n_routed_experts = rc->E;
+    c.n_experts_per_tok = rc->k;
+    c.scoring = (enum dsv3_scoring)rc->scoring;
+    c.topk_method = (enum dsv3_topk_method)rc->method;
+    c.n_group = rc->n_group;
+    c.topk_group = rc->topk_group;
+    c.norm_topk_prob = rc->norm;
+    c.routed_scaling_factor = rc->scale;
+    float *work = xmalloc(sizeof(float) * 5 * (size_t)rc->E);
+    for (int t = 0; t < n; t++) route_token(&c, logits + (size_t)t * rc->E, bias, ids + t * rc->k, w + t * rc->k, work);
+    free(work);
+}
+
+/* The backend's picks: logits in its memory, ids and weights read back. */
+static void op_route(inst *in, const route_case *rc, const float *logits, const dsv3_weight *bias, int n, int32_t *ids,
+                     float *w) {
+    const size_t lb = sizeof(float) * (size_t)n * (size_t)rc->E, nk = (size_t)n * (size_t)rc->k;
+    float *work = xmalloc(sizeof(float) * 5 * (size_t)rc->E);
+    dsv3_route_args a = {
+        .n_tok = n, .n_experts = rc->E, .k = rc->k, .scoring = rc->scoring, .topk_method = rc->method,
+        .n_group = rc->n_group, .topk_group = rc->topk_group, .norm_topk_prob = rc->norm,
+        .routed_scaling_factor = rc->scale, .logits = dbuf(in, logits, lb), .bias = bias,
+        .ids = dbuf(in, NULL, sizeof(int32_t) * nk), .weights = dbuf(in, NULL, sizeof(float) * nk), .work = work,
+    };
+    in->ops->route(in->be, &a);
+    dback(in, ids, a.ids, sizeof(int32_t) * nk);
+    dback(in, w, a.weights, sizeof(float) * nk);
+    dfree(in, (void *)(uintptr_t)a.logits); dfree(in, a.ids); dfree(in, a.weights);
+    free(work);
+    op_done(in, "route");
+}
+
+static void test_route(inst *b1) {
+    const char *name = b1->ops->name;
+    if (b1->ops->version < DSV3_BACKEND_V4 || !b1->ops->route) {
+        CHECK(0, "%s: no route op", name);
+        return;
+    }
+    const int dev = is_device(b1->ops);
+    static const int toks[] = {1, 3, 17, 64};
+    const int n_toks = dev ? 2 : 4;
+    for (size_t ci = 0; ci < sizeof route_cases / sizeof route_cases[0]; ci++) {
+        const route_case *rc = &route_cases[ci];
+        const int E = rc->E, k = rc->k;
+        double worst = 0;
+        int n_cases = 0;
+        for (int ties = 0; ties < 2; ties++)
+            for (int in = 0; in < n_toks; in++) {
+                const int n = dev && in == 1 ? 5 : toks[in];
+                /* ties: logits and bias from small sets whose scores every
+                 * exp gives exactly (sigmoid 0.5 and 1; softmax: equal
+                 * logits, equal scores), so selection scores and group
+                 * sums tie exactly, on the host and on a device alike */
+                float *lg = xmalloc(sizeof(float) * (size_t)(n * E));
+                for (int i = 0; i < n * E; i++)
+                    lg[i] = !ties ? unif(-4.0f, 4.0f)
+                            : rc->scoring == DSV3_SCORE_SIGMOID ? 20.0f * (float)(rnd32() % 2)
+                                                                : 0.5f * (float)(rnd32() % 3);
+                tweight bw = make_weight(DSV3_W_F32, 1, E, 1, 1);
+                float *bv = (float *)(void *)bw.data;
+                for (int i = 0; i < E; i++) bv[i] = ties ? 0.125f * (float)(rnd32() % 5) : unif(-0.5f, 0.5f);
+                bw.w.role = DSV3_ROLE_NORM;
+                bw.w.layer = 0;
+                const float *hbias = rc->bias ? bv : NULL;
+                int32_t *ri = xmalloc(sizeof(int32_t) * (size_t)(n * k)), *bi = xmalloc(sizeof(int32_t) * (size_t)(n * k));
+                float *rw = xmalloc(sizeof(float) * (size_t)(n * k)), *bwt = xmalloc(sizeof(float) * (size_t)(n * k));
+                route_ref(rc, lg, hbias, n, ri, rw);
+                const dsv3_weight *dbias = rc->bias ? wv(b1, &bw) : NULL;
+                dsv3_weight host_bias;
+                if (dbias && dev && in == 0) { /* a bias left on the host */
+                    host_bias = bw.w;
+                    host_bias.device = NULL;
+                    dbias = &host_bias;
+                }
+                op_route(b1, rc, lg, dbias, n, bi, bwt);
+                CHECK(!memcmp(ri, bi, sizeof(int32_t) * (size_t)(n * k)), "%s route %s%s n %d: ids differ from the host's",
+                      name, rc->what, ties ? " (ties)" : "", n);
+                double e = 0;
+                for (int i = 0; i < n * k; i++) e = fmax(e, fabs((double)bwt[i] - rw[i]) / fabs((double)rw[i]));
+                if (e > worst) worst = e;
+                if (dev) CHECK(e <= 1e-6, "%s route %s n %d: weight error %.3g relative > 1e-6", name, rc->what, n, e);
+                else CHECK(!memcmp(rw, bwt, sizeof(float) * (size_t)(n * k)), "%s route %s n %d: weights differ from the host's bits", name, rc->what, n);
+                if (n > 1) { /* each token alone gives the batch's bits */
+                    int same = 1;
+                    for (int t = 0; t < n; t++) {
+                        int32_t oi[64];
+                        float ow[64];
+                        op_route(b1, rc, lg + (size_t)t * E, dbias, 1, oi, ow);
+                        same &= !memcmp(oi, bi + t * k, sizeof(int32_t) * (size_t)k) &&
+                                !memcmp(ow, bwt + t * k, sizeof(float) * (size_t)k);
+                    }
+                    CHECK(same, "%s route %s n %d: batch differs from token by token", name, rc->what, n);
+                }
+                n_cases++;
+                free(lg); free(ri); free(bi); free(rw); free(bwt);
+                free_weight(&bw);
+            }
+        printf("  route %-13s k %d: ids equal, weights max error %.2e relative (%d cases)\n", rc->what, k, worst, n_cases);
     }
 }
 
@@ -1116,7 +1285,7 @@ static const dsv3_backend_ops *named_or_skip(const char *name) {
     exit(must_run(name) ? 1 : 77);
 }
 
-/* DSV3_TEST_OPS=matmul,elementwise,mla,kv,moe,hybrid runs only those groups
+/* DSV3_TEST_OPS=matmul,elementwise,mla,kv,moe,route,hybrid runs only those groups
  * (a quicker look at a slow device; the inputs then differ from a full run,
  * the random stream being shared). Unset: every group. */
 static int group_on(const char *g) {
@@ -1145,13 +1314,14 @@ static void test_backend(inst *ref, const dsv3_backend_ops *ops) {
     if (group_on("kv")) test_mla_kv(&b1, &b3);
     t[4] = now_s();
     if (group_on("moe")) test_moe(ref, &b1, &b3);
+    if (group_on("route")) test_route(&b1);
     t[5] = now_s();
     ops->free(b1.be);
     if (!dev) ops->free(b3.be);
     if (dev && group_on("hybrid")) test_hybrid(ops);
     t[6] = now_s();
     if (dev) /* where a slow device's time goes */
-        printf("  %s: matmul %.1f s, elementwise %.1f s, mla %.1f s, kv cache %.1f s, moe %.1f s, hybrid %.1f s\n", ops->name,
+        printf("  %s: matmul %.1f s, elementwise %.1f s, mla %.1f s, kv cache %.1f s, moe+route %.1f s, hybrid %.1f s\n", ops->name,
                t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4], t[6] - t[5]);
 }
 
@@ -1196,6 +1366,8 @@ int main(int argc, char **argv) {
         CHECK(!memcmp(y1, y3, sizeof y1), "scalar matmul: 3 threads differ from 1");
         free_weight(&tw);
         test_mla_kv(&ref, &s3);
+        printf("backend scalar: route\n");
+        test_route(&s3);
         scalar->free(s3.be);
     }
     test_avx512_same_as_avx2();

@@ -211,7 +211,7 @@ static void test_moe_batch(int type) {
         wts[t * k + 1] = unif(0.1f, 2.5f);
     }
     float *scr = malloc(sizeof(float) * dsv3_moe_scratch_floats(n, H, I));
-    dsv3_moe_args a = {n, k, H, I, x, ids, wts, E, &ex[0].gate, &ex[0].up, &ex[0].down, sizeof ex[0], o1, scr};
+    dsv3_moe_args a = {n, k, H, I, x, ids, wts, E, &ex[0].gate, &ex[0].up, &ex[0].down, sizeof ex[0], o1, scr, NULL, NULL};
     ops->moe_experts(b1, &a);
     a.out = o3;
     ops->moe_experts(b3, &a);

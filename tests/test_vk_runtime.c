@@ -15,7 +15,13 @@
  *   test_vk_runtime --model DIR
  *       a failure inside a step (injected as an op would report it) fails
  *       dsv3_session_step with that status and message, keeps the
- *       position, and the next step runs normally. */
+ *       position, and the next step runs normally. And host syncs per
+ *       step with every weight on the device: a decode step waits once
+ *       (its logits, and the routing record read with them), a prompt
+ *       step once per MoE layer (the routing picks) plus its logits; the
+ *       same steps routed on the host (route op hidden) pick the same
+ *       experts. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +33,7 @@
 #include "vulkan/vk.h"
 
 void dsv3_vk_test_staging(int on); /* vk_internal.h: tests only */
+uint64_t dsv3_vk_test_syncs(const dsv3_vk *vk);
 
 extern const dsv3_backend_ops dsv3_backend_vulkan;
 static const dsv3_backend_ops *V = &dsv3_backend_vulkan;
@@ -262,6 +269,115 @@ static void thread_checks(dsv3_backend *be) {
     CHECK(a[0].ok && a[1].ok, "two threads' ops on one backend");
 }
 
+/* One run of a prompt step (3 tokens) and 3 decode steps with the routing
+ * record on: the host syncs of each, the last logits and the record. */
+typedef struct sync_run {
+    uint64_t prompt, decode[3];
+    float *logits;
+    int32_t *ids;
+    float *w;
+} sync_run;
+
+static void sync_run_steps(dsv3_model *m, sync_run *r) {
+    const dsv3_vk *vk = (const dsv3_vk *)m->be;
+    struct dsv3_session_params sp;
+    dsv3_session_params_init(&sp, sizeof sp);
+    sp.record_routing = 1;
+    dsv3_session *s = NULL;
+    char err[512];
+    if (dsv3_session_create(m, &sp, &s, err, sizeof err)) {
+        CHECK(0, "session: %s", err);
+        return;
+    }
+    const int32_t toks[6] = {1, 2, 3, 4, 5, 6};
+    uint64_t a = dsv3_vk_test_syncs(vk);
+    CHECK(dsv3_session_step(s, toks, 3, r->logits, 0) == DSV3_OK, "prompt step: %s", dsv3_session_last_error(s));
+    r->prompt = dsv3_vk_test_syncs(vk) - a;
+    for (int i = 0; i < 3; i++) {
+        a = dsv3_vk_test_syncs(vk);
+        CHECK(dsv3_session_step(s, toks + 3 + i, 1, r->logits, 0) == DSV3_OK, "decode step: %s",
+              dsv3_session_last_error(s));
+        r->decode[i] = dsv3_vk_test_syncs(vk) - a;
+    }
+    const int nk = m->cfg.n_experts_per_tok * m->cfg.n_layers; /* >= MoE layers x k */
+    for (int p = 0; p < 6; p++)
+        CHECK(dsv3_session_get_routing(s, p, r->ids + p * nk, r->w + p * nk, NULL) == DSV3_OK, "routing record at %d",
+              p);
+    dsv3_session_free(s);
+}
+
+/* Host syncs with every weight on the device (placement "gpu"): a decode
+ * step waits once (its logits, the routing record read with them), a
+ * prompt step once per MoE layer (the picks) and once for its logits (and,
+ * the session's first, once more for its zeroed buffers).
+ * The same steps with the route op and moe_prepare hidden (lib/'s path for
+ * a backend without them: the router's scores read back, host top-k) give
+ * the syncs before the op existed, the same expert ids at every position
+ * and logits within rounding (the device's exp against expf). */
+static void sync_checks(const char *dir) {
+    struct dsv3_model_params mp;
+    dsv3_model_params_init(&mp, sizeof mp);
+    mp.backend = "vulkan";
+    mp.placement = "gpu";
+    mp.n_threads = 1;
+    dsv3_model *m = NULL;
+    char err[512];
+    if (dsv3_model_load(dir, &mp, &m, err, sizeof err)) {
+        CHECK(0, "load %s (gpu): %s", dir, err);
+        return;
+    }
+    const int nv = m->cfg.vocab_size, nk = m->cfg.n_experts_per_tok * m->cfg.n_layers;
+    int n_moe = 0;
+    for (int il = 0; il < m->cfg.n_layers; il++) n_moe += m->layers[il].is_moe;
+    sync_run r[2];
+    for (int i = 0; i < 2; i++) {
+        r[i].logits = calloc((size_t)nv, sizeof(float));
+        r[i].ids = calloc((size_t)(6 * nk), sizeof(int32_t));
+        r[i].w = calloc((size_t)(6 * nk), sizeof(float));
+        if (!r[i].logits || !r[i].ids || !r[i].w) {
+            CHECK(0, "out of memory");
+            return;
+        }
+    }
+    const dsv3_backend_ops *ops = m->ops;
+    dsv3_backend_ops host_routing = *ops;
+    host_routing.route = NULL;
+    host_routing.moe_prepare = NULL;
+    m->ops = &host_routing;
+    sync_run_steps(m, &r[0]);
+    m->ops = ops;
+    sync_run_steps(m, &r[1]);
+    printf("host syncs (placement gpu, %d MoE layers): host routing: prompt step %llu, decode steps %llu %llu %llu; "
+           "route op: prompt step %llu, decode steps %llu %llu %llu\n",
+           n_moe, (unsigned long long)r[0].prompt, (unsigned long long)r[0].decode[0],
+           (unsigned long long)r[0].decode[1], (unsigned long long)r[0].decode[2], (unsigned long long)r[1].prompt,
+           (unsigned long long)r[1].decode[0], (unsigned long long)r[1].decode[1], (unsigned long long)r[1].decode[2]);
+    /* a session's first step also waits for its buffers' zeroing */
+    CHECK(r[0].prompt == r[1].prompt && r[1].prompt >= (uint64_t)n_moe + 1 && r[1].prompt <= (uint64_t)n_moe + 2,
+          "prompt step: %d (+1) syncs expected", n_moe + 1);
+    for (int i = 0; i < 3; i++) {
+        CHECK(r[0].decode[i] == (uint64_t)n_moe + 1, "host routing decode step: %d syncs expected", n_moe + 1);
+        CHECK(r[1].decode[i] == 1, "route op decode step: 1 sync expected");
+    }
+    CHECK(!memcmp(r[0].ids, r[1].ids, sizeof(int32_t) * (size_t)(6 * nk)), "expert ids differ from host routing");
+    double dw = 0, dl = 0, ml = 0;
+    for (int i = 0; i < 6 * nk; i++) dw = fmax(dw, fabs((double)r[0].w[i] - r[1].w[i]) / fmax(fabs((double)r[0].w[i]), 1e-30));
+    for (int i = 0; i < nv; i++) {
+        dl = fmax(dl, fabs((double)r[0].logits[i] - r[1].logits[i]));
+        ml = fmax(ml, fabs((double)r[0].logits[i]));
+    }
+    printf("route op vs host routing: ids equal at 6 positions, gate weights %.2e relative, last logits %.2e of "
+           "max|logit| %.2f\n", dw, dl, ml);
+    CHECK(dw <= 1e-6, "gate weights %.3g relative from host routing", dw);
+    CHECK(dl <= 1e-4 * ml, "logits %.3g from host routing", dl);
+    for (int i = 0; i < 2; i++) {
+        free(r[i].logits);
+        free(r[i].ids);
+        free(r[i].w);
+    }
+    dsv3_model_free(m);
+}
+
 /* A step during which an op fails. */
 static int session_checks(const char *dir) {
     struct dsv3_model_params mp;
@@ -292,6 +408,7 @@ static int session_checks(const char *dir) {
           "the next step runs: %s", dsv3_session_last_error(s));
     dsv3_session_free(s);
     dsv3_model_free(m);
+    sync_checks(dir);
     printf("%s\n", failures ? "FAILED" : "OK");
     return failures ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 # vk_runtime.cmake -- the Vulkan backend's runtime (tests/test_vk_runtime.c),
 # when the backend is built: memory, host round trips, weights, the sticky
 # error, threads (~5 s on lavapipe; skipped, exit 77, without a device); a
-# failure inside a step on the demo model (~5 s); and
+# failure inside a step on the demo model, and the host syncs of prompt and
+# decode steps with and without the route op (~25 s); and
 # the same binary with the driver hidden, which must report the backend
 # unavailable and let "auto" pick a CPU backend (< 1 s).
 # include()d from tests/CMakeLists.txt.

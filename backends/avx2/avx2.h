@@ -138,7 +138,8 @@ int avx2_cpu_ok(void);
     .free = avx2_free, .upload_weight = avx2_upload_weight, .alloc = avx2_alloc, .release = avx2_release,            \
     .to_host = avx2_memcpy, .from_host = avx2_memcpy, .copy = avx2_memcpy, .matmul = avx2_matmul,                   \
     .rmsnorm = avx2_rmsnorm, .embed = avx2_embed, .rope = avx2_rope, .mla_attention = avx2_mla_attention,             \
-    .swiglu = avx2_swiglu, .add = avx2_add, .moe_experts = avx2_moe_experts, .store_kv = dsv3_cpu_store_kv
+    .swiglu = avx2_swiglu, .add = avx2_add, .moe_experts = avx2_moe_experts, .store_kv = dsv3_cpu_store_kv,         \
+    .route = dsv3_cpu_route
 
 /* ---- other ops ------------------------------------------------------------ */
 void avx2_rmsnorm(dsv3_backend *be, const float *x, int ldx, const dsv3_weight *g, float *y, int ldy, int n, int dim,

@@ -9,7 +9,7 @@
  * scale into the total with one FMA. Nothing depends on how rows and
  * tokens are blocked, how columns are tiled, or on the thread count.
  *
- * Blocking. Decode (up to 3 tokens) streams weights straight from memory,
+ * Blocking. Decode (up to 6 tokens, 3 per kernel call) streams weights straight from memory,
  * four rows at a time for independent FMA chains, taken from
  * equal parts of the thread's rows: streams far apart cost little, while
  * interleaving adjacent rows (which lie a page apart) cost up to half the
@@ -35,6 +35,7 @@
 #define RT_MAX 16             /* rows per prefill tile                       */
 #define TILE_FLOATS 4096      /* converted weights of one row tile           */
 #define AXPY_R 4              /* rows per step of W^T a                      */
+#define DIRECT_MAX 6          /* most tokens that skip the prefill tiles      */
 
 enum { K_F32, K_F16, K_BF16, K_FP8, K_BLOCK };
 
@@ -199,7 +200,9 @@ static void rows_direct(const dsv3_weight *w, int kind, int64_t r0, int64_t r1, 
      * of a few hundred columns (small models, MLA's low-rank projections)
      * the per-group setup costs as much as the dot products. */
     kern_args ka;
-    for (int t = 0; t < n; t++) ka.x[t] = x[t];
+    const int chunked = n > TMAX; /* tokens in chunks of TMAX per row group */
+    if (!chunked)
+        for (int t = 0; t < n; t++) ka.x[t] = x[t];
     ka.len = cols;
     ka.seg = bc;
     ka.fresh = 1; /* FP8 adds each block's sums into acc: zeroed below */
@@ -212,11 +215,19 @@ static void rows_direct(const dsv3_weight *w, int kind, int64_t r0, int64_t r1, 
             ka.w[j] = row_ptr(w, rr[j]);
             ka.acc[j] = acc[j];
             ka.sc[j] = scaled ? w->scale + (rr[j] / w->block_r) * w->scale_cols : NULL;
-            if (scaled) memset(acc[j], 0, sizeof acc[j]);
         }
-        ktab[kt][nr - 1][n - 1](&ka);
-        for (int j = 0; j < nr; j++)
-            for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)(rr[j] - r0)] = hsum8(_mm256_load_ps(acc[j] + t * AW));
+        /* a second chunk finds the group's rows still in L1 */
+        for (int t0 = 0; t0 < n; t0 += TMAX) {
+            const int nt = n - t0 < TMAX ? n - t0 : TMAX;
+            if (chunked)
+                for (int t = 0; t < nt; t++) ka.x[t] = x[t0 + t];
+            if (scaled)
+                for (int j = 0; j < nr; j++) memset(acc[j], 0, sizeof acc[j]);
+            ktab[kt][nr - 1][nt - 1](&ka);
+            for (int j = 0; j < nr; j++)
+                for (int t = 0; t < nt; t++)
+                    y[(size_t)(t0 + t) * ldy + (size_t)(rr[j] - r0)] = hsum8(_mm256_load_ps(acc[j] + t * AW));
+        }
     }
 }
 
@@ -234,7 +245,11 @@ static void rows_tokens(const dsv3_weight *w, int64_t r0, int64_t r1, const floa
     const long tstride = (tseg + 7) & ~7L;
     const int many = n > TMAX;
     const int tile = kind == K_BLOCK || (many && kind != K_F32 && tstride * RMAX <= TILE_FLOATS);
-    if (!tile && !many) {
+    /* A few tokens (up to DIRECT_MAX: the steps that verify speculative
+     * drafts) also go straight from memory, TMAX at a time per row group:
+     * converting a tile costs more than decoding each weight vector again
+     * for a second chunk (4 tokens took 2-3x as long as 3 through tiles). */
+    if (kind != K_BLOCK && n <= DIRECT_MAX) {
         rows_direct(w, kind, r0, r1, x, n, y, ldy);
         return;
     }

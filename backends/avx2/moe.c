@@ -70,80 +70,118 @@ static void add_scaled(float *o, const float *y, float w, size_t h) {
     for (; c < h; c++) o[c] += w * y[c];
 }
 
-/* Decode (one token, k experts): two pool runs for the whole layer instead
- * of two per expert. Run 1: the gate and up rows of every chosen expert,
- * concatenated and split over the threads; then, on the caller, SwiGLU and
- * the rounding of each expert's activation; run 2: every down projection.
- * Each output gets the arithmetic of the per-expert passes below (same
- * kernels, same rounding, experts summed in increasing id), so decode and
- * batched calls still agree bit for bit; what goes is k - 1 barriers and
- * wake-ups per pass and the ramp-up of each small per-expert job.
- * Scratch: k * (2 * hidden + 2 * inter) floats (dsv3_moe_args). */
-static void moe_one_token(dsv3_backend *be, const dsv3_moe_args *a) {
+/* A few tokens (decode, and the steps that verify speculative drafts):
+ * two pool runs for the whole layer instead of two per expert. The
+ * (expert, token) pairs are sorted by expert id, then token. Run 1: the
+ * gate and up rows of every chosen expert against its tokens, all
+ * concatenated and split over the threads; then, on the caller, SwiGLU
+ * and the rounding of every pair's activation; run 2: every down
+ * projection. Each output gets the arithmetic of the per-expert passes
+ * below (same kernels on the same token groups, same rounding, each
+ * token's experts summed in increasing id), so these calls and the
+ * batched ones agree bit for bit; what goes is the barriers and wake-ups
+ * of two passes per expert, which cost a 2-token step more than its
+ * arithmetic on a small model. Buffers: pairs * (2 * inter + hidden)
+ * floats, in the op's scratch when it is large enough (one token), else
+ * a reused backend buffer. Returns 0 (nothing done) when it does not
+ * apply: too many pairs, experts of mixed types, no buffer. */
+#define FEW_PAIRS 64
+
+static int moe_few(dsv3_backend *be, const dsv3_moe_args *a) {
     const size_t H = (size_t)a->hidden, I = (size_t)a->inter;
-    int id[64] = {0};
-    float wt[64] = {0};
-    int k = 0;
-    for (int j = 0; j < a->k && k < 64; j++) { /* ascending ids (insertion) */
-        int i = k++;
-        for (; i > 0 && id[i - 1] > a->ids[j]; i--) {
-            id[i] = id[i - 1];
-            wt[i] = wt[i - 1];
+    const int n = a->n_tok, K = a->k;
+    if (n < 1 || K < 1 || n * K > FEW_PAIRS) return 0;
+    int pe[FEW_PAIRS], pt[FEW_PAIRS];
+    float pw[FEW_PAIRS];
+    int np = 0;
+    for (int t = 0; t < n; t++)
+        for (int j = 0; j < K; j++) {
+            const int e = a->ids[t * K + j];
+            int dup = e < 0 || e >= a->n_experts; /* as the batched path: ids in range, */
+            for (int i = 0; i < np; i++) dup |= pe[i] == e && pt[i] == t;
+            if (dup) continue; /* and a token picks an expert at most once */
+            int i = np++; /* insertion by expert; tokens come in order */
+            for (; i > 0 && pe[i - 1] > e; i--) {
+                pe[i] = pe[i - 1];
+                pt[i] = pt[i - 1];
+                pw[i] = pw[i - 1];
+            }
+            pe[i] = e;
+            pt[i] = t;
+            pw[i] = a->weights[t * K + j];
         }
-        id[i] = a->ids[j];
-        wt[i] = a->weights[j];
+    if (!np) return 0;
+    /* the groups of pairs that share an expert, and one type per role */
+    int gs[FEW_PAIRS + 1], ng = 0;
+    const dsv3_weight *g0 = dsv3_moe_expert(a->gate, a->expert_stride, pe[0]);
+    const dsv3_weight *u0 = dsv3_moe_expert(a->up, a->expert_stride, pe[0]);
+    const dsv3_weight *d0 = dsv3_moe_expert(a->down, a->expert_stride, pe[0]);
+    for (int i = 0; i < np; i++) {
+        if (i && pe[i] == pe[i - 1]) continue;
+        gs[ng++] = i;
+        if (dsv3_moe_expert(a->gate, a->expert_stride, pe[i])->type != g0->type ||
+            dsv3_moe_expert(a->up, a->expert_stride, pe[i])->type != u0->type ||
+            dsv3_moe_expert(a->down, a->expert_stride, pe[i])->type != d0->type)
+            return 0;
     }
-    float *g = a->scratch + (size_t)k * H, *u = g + (size_t)k * I, *y = u + (size_t)k * I;
+    gs[ng] = np;
+    const size_t need = (size_t)np * (2 * I + H);
+    float *own = NULL, *g = a->scratch;
+    if (need > dsv3_moe_scratch_floats(n > K ? n : K, H, I)) {
+        own = avx2_scratch_get(be, need * sizeof(float));
+        if (!own) return 0;
+        g = own;
+    }
+    float *u = g + (size_t)np * I, *y = u + (size_t)np * I;
     const avx2_rows_q8_fn q8 = avx2_q8_kernel(be);
     qrows qx = {0}, qu = {0}, qg = {0};
-    avx2_mm parts[128];
-    const float *xr[1] = {a->x};
-    const void *xq[1], *uq[1];
-    const float *gr[64];
-    const void *gq[64];
-    for (int i = 0; i < k; i++) {
-        const dsv3_weight *wg = dsv3_moe_expert(a->gate, a->expert_stride, id[i]);
-        const dsv3_weight *wu = dsv3_moe_expert(a->up, a->expert_stride, id[i]);
-        avx2_mm pg = {wg, xr, NULL, 1, g + (size_t)i * I, I, q8}, pu = {wu, xr, NULL, 1, u + (size_t)i * I, I, q8};
-        pg.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, 1, NULL, 1, xq);
-        pu.xq = wu->type == wg->type ? pg.xq : rows_q(be, &qu, wu->type, a->x, (int64_t)H, 1, NULL, 1, uq);
+    avx2_mm parts[2 * FEW_PAIRS];
+    const float *xr[FEW_PAIRS], *gr[FEW_PAIRS];
+    const void *xq[FEW_PAIRS], *uq[FEW_PAIRS], *gq[FEW_PAIRS];
+    for (int i = 0; i < np; i++) {
+        xr[i] = a->x + (size_t)pt[i] * H;
+        gr[i] = g + (size_t)i * I;
+    }
+    for (int e = 0; e < ng; e++) {
+        const int s0 = gs[e], m = gs[e + 1] - s0;
+        const dsv3_weight *wg = dsv3_moe_expert(a->gate, a->expert_stride, pe[s0]);
+        const dsv3_weight *wu = dsv3_moe_expert(a->up, a->expert_stride, pe[s0]);
+        avx2_mm pg = {wg, xr + s0, NULL, m, g + (size_t)s0 * I, I, q8}, pu = {wu, xr + s0, NULL, m, u + (size_t)s0 * I, I, q8};
+        /* every token row is rounded once per format; each group points
+         * at its tokens' rows */
+        pg.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, n, pt + s0, m, xq + s0);
+        pu.xq = wu->type == wg->type ? pg.xq : rows_q(be, &qu, wu->type, a->x, (int64_t)H, n, pt + s0, m, uq + s0);
         if (pg.xq) pg.x = NULL;
         if (pu.xq) pu.x = NULL;
-        parts[2 * i] = pg;
-        parts[2 * i + 1] = pu;
+        parts[2 * e] = pg;
+        parts[2 * e + 1] = pu;
     }
-    avx2_mm_run(be, parts, 2 * k);
-    for (int i = 0; i < k; i++) {
-        float *gi = g + (size_t)i * I;
-        avx2_swiglu(NULL, gi, u + (size_t)i * I, gi, I);
-        gr[i] = gi;
-    }
-    /* the k activation rows, rounded for the down type (one format: the
-     * experts of a layer share their types) */
-    const dsv3_weight *wd0 = dsv3_moe_expert(a->down, a->expert_stride, id[0]);
-    const void *const *dq = rows_q(be, &qg, wd0->type, g, (int64_t)I, k, NULL, k, gq);
-    for (int i = 0; i < k; i++) {
-        const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, id[i]);
-        avx2_mm pd = {wd, gr + i, NULL, 1, y + (size_t)i * H, H, q8};
-        if (dq && wd->type == wd0->type) {
-            pd.xq = dq + i;
+    avx2_mm_run(be, parts, 2 * ng);
+    avx2_swiglu(NULL, g, u, g, (size_t)np * I); /* elementwise: any split gives the same bits */
+    /* every pair's activation row, rounded for the down type */
+    const void *const *dq = rows_q(be, &qg, d0->type, g, (int64_t)I, np, NULL, np, gq);
+    for (int e = 0; e < ng; e++) {
+        const int s0 = gs[e], m = gs[e + 1] - s0;
+        const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, pe[s0]);
+        avx2_mm pd = {wd, gr + s0, NULL, m, y + (size_t)s0 * H, H, q8};
+        if (dq) {
+            pd.xq = dq + s0;
             pd.x = NULL;
         }
-        parts[i] = pd;
+        parts[e] = pd;
     }
-    avx2_mm_run(be, parts, k);
-    memset(a->out, 0, H * sizeof(float));
-    for (int i = 0; i < k; i++) add_scaled(a->out, y + (size_t)i * H, wt[i], H);
+    avx2_mm_run(be, parts, ng);
+    memset(a->out, 0, (size_t)n * H * sizeof(float));
+    for (int i = 0; i < np; i++) add_scaled(a->out + (size_t)pt[i] * H, y + (size_t)i * H, pw[i], H);
     avx2_scratch_put(be, qx.buf);
     avx2_scratch_put(be, qu.buf);
     avx2_scratch_put(be, qg.buf);
+    avx2_scratch_put(be, own);
+    return 1;
 }
 
 void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
-    if (a->n_tok == 1 && a->k >= 1 && a->k <= 64) {
-        moe_one_token(be, a);
-        return;
-    }
+    if (moe_few(be, a)) return;
     const size_t H = (size_t)a->hidden, I = (size_t)a->inter, n = (size_t)a->n_tok;
     float *g = a->scratch + n * H; /* [n][I] (the scalar layout; its gather area is unused) */
     float *u = g + n * I;          /* [n][I] */

@@ -101,7 +101,7 @@ static void neon_memcpy(dsv3_backend *be, void *dst, const void *src, size_t byt
 }
 
 const dsv3_backend_ops dsv3_backend_neon = {
-    .version = DSV3_BACKEND_V2,
+    .version = DSV3_BACKEND_V4,
     .name = "neon",
     .available = neon_available,
     .priority = 10,
@@ -122,4 +122,5 @@ const dsv3_backend_ops dsv3_backend_neon = {
     .add = neon_add,
     .moe_experts = neon_moe_experts,
     .store_kv = dsv3_cpu_store_kv,
+    .route = dsv3_cpu_route,
 };

@@ -52,7 +52,7 @@ static void scalar_memcpy(dsv3_backend *be, void *dst, const void *src, size_t b
 }
 
 const dsv3_backend_ops dsv3_backend_scalar = {
-    .version = DSV3_BACKEND_V2,
+    .version = DSV3_BACKEND_V4,
     .name = "scalar",
     .available = scalar_available,
     .priority = 0,
@@ -73,4 +73,5 @@ const dsv3_backend_ops dsv3_backend_scalar = {
     .add = scalar_add,
     .moe_experts = scalar_moe_experts,
     .store_kv = dsv3_cpu_store_kv,
+    .route = dsv3_cpu_route,
 };

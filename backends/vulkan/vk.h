@@ -15,8 +15,10 @@
  * memory barrier follows every dispatch and copy. Nothing is submitted
  * until a host read or write needs it (to_host, from_host, a CPU fallback)
  * or the recorded work grows past a bound; dsv3_vk_flush() submits and
- * waits. So a decode step is a handful of submits (one per MoE layer,
- * where the router's scores are read back, and one for the logits).
+ * waits. The router's top-k runs on the device (route) and a one-token
+ * step's experts read its picks there (vk_op_moe_dev.c), so a decode
+ * step with every layer on the device waits once, for its logits; a
+ * layer whose experts are on the host reads its picks back (one wait).
  *
  * Host inputs. Ops that take small host arrays (rope's cos/sin, MoE ids
  * and weights) copy them into the upload ring with dsv3_vk_upload(),
@@ -99,6 +101,21 @@ int dsv3_vk_flush(dsv3_vk *vk);
  * sticky error. */
 int dsv3_vk_submit_nowait(dsv3_vk *vk);
 
+/* Read-ahead: record a copy of `bytes` at src (memory from alloc(),
+ * written by what is recorded so far) into a host-visible buffer; it is
+ * the host's after the next waiting submit (a flush, a host copy). One at
+ * a time: a new request replaces the last. The caller must not write src
+ * until it has taken the copy. */
+void dsv3_vk_read_ahead(dsv3_vk *vk, const void *src, size_t bytes);
+/* The host copy of exactly (src, bytes) from the last read-ahead, once a
+ * waiting submit has completed it; NULL otherwise (never requested,
+ * replaced, already taken, dropped by a failure, or not yet submitted).
+ * Valid until the next read-ahead. */
+const void *dsv3_vk_ahead(dsv3_vk *vk, const void *src, size_t bytes);
+/* The tests' mode for MoE layers with experts on the host
+ * (dsv3_vk_test_overlap in vk_internal.h); 0 outside tests. */
+int dsv3_vk_overlap_test_mode(void);
+
 /* Sticky error: set once (the first failure wins), read by ops->status. */
 void dsv3_vk_fail(dsv3_vk *vk, int status, const char *fmt, ...);
 int dsv3_vk_failed(const dsv3_vk *vk);
@@ -131,6 +148,15 @@ void dsv3_vk_add(dsv3_backend *be, float *y, const float *x, size_t count);
 void dsv3_vk_moe_experts(dsv3_backend *be, const dsv3_moe_args *a);
 void dsv3_vk_store_kv(dsv3_backend *be, int kv_type, const float *x, int ldx, void *dst, size_t row_bytes, int n,
                       int kvl);
+void dsv3_vk_route(dsv3_backend *be, const dsv3_route_args *a);
+
+/* Routed experts of one token from the route op's picks in device memory
+ * (a->dev_ids, a->dev_weights; vk_op_moe_dev.c): the bits of the gathered
+ * path without a host read. dsv3_vk_moe_dev_ok: 1 when it applies (one
+ * token, every expert of the layer on the device in one type and shape). */
+int dsv3_vk_moe_dev_ok(const dsv3_moe_args *a);
+void dsv3_vk_moe_dev(dsv3_vk *vk, const dsv3_moe_args *a);
+int dsv3_vk_moe_prepare(dsv3_backend *be, const dsv3_moe_args *a);
 
 /* Matmul with a row gather, a row scatter and scaled accumulation, for
  * the MoE op. For t < n, with xr = x_rows ? x_rows[t] : t and

@@ -87,6 +87,15 @@ static void vt_store_kv(dsv3_backend *be, int kv_type, const float *x, int ldx, 
     OP(be, dsv3_vk_store_kv(be, kv_type, x, ldx, dst, row_bytes, n, kvl));
 }
 
+static void vt_route(dsv3_backend *be, const dsv3_route_args *a) { OP(be, dsv3_vk_route(be, a)); }
+
+static int vt_moe_prepare(dsv3_backend *be, const dsv3_moe_args *a) {
+    LOCK(be);
+    int host = dsv3_vk_moe_prepare(be, a);
+    UNLOCK(be);
+    return host;
+}
+
 static int vt_status(dsv3_backend *be, dsv3_err *e) {
     LOCK(be);
     int rc = dsv3_vk_take_status((dsv3_vk *)be, e);
@@ -104,7 +113,7 @@ static int vt_placement(dsv3_backend *be, char *buf, size_t size) {
 static const char *vt_device_name(dsv3_backend *be) { return ((dsv3_vk *)be)->info->name; }
 
 const dsv3_backend_ops dsv3_backend_vulkan = {
-    .version = DSV3_BACKEND_V3,
+    .version = DSV3_BACKEND_V4,
     .name = "vulkan",
     .available = dsv3_vk_available,
     .priority = 100, /* above every CPU backend, but "auto" asks auto_ok() */
@@ -131,4 +140,6 @@ const dsv3_backend_ops dsv3_backend_vulkan = {
     .status = vt_status,
     .placement = vt_placement,
     .device_name = vt_device_name,
+    .route = vt_route,
+    .moe_prepare = vt_moe_prepare,
 };

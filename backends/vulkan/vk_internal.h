@@ -164,6 +164,14 @@ struct dsv3_vk {
     uint64_t ring_used;
     void *scratch[4];
     size_t scratch_size[4];
+    /* read-ahead (vk_runtime_ahead.c) */
+    dsv3_vk_buf ahead;      /* host-visible target of the recorded copy   */
+    const void *ahead_src;  /* the request in effect, NULL when none      */
+    size_t ahead_bytes;
+    uint64_t ahead_at;      /* `waits` when its copy was recorded          */
+    uint64_t waits;         /* waiting submits completed without an error */
+    uint64_t ahead_taken;   /* read-aheads handed to an op (tests)        */
+    uint64_t syncs;         /* host waits for recorded work (tests)       */
 
     /* weights */
     dsv3_weight **weights;
@@ -187,6 +195,17 @@ struct dsv3_vk {
  * host copies and weight uploads take the staging path of a discrete GPU
  * even on a device whose memory the host can see (lavapipe). */
 void dsv3_vk_test_staging(int on);
+/* Tests only: how MoE layers with experts on the host run, for backends
+ * used afterwards: 0 normal (x read ahead, the shared expert overlapping
+ * the CPU experts); 1 no read-ahead (x read back at a sync of its own, the
+ * device idle while the CPU computes); 2 as 0, but the device fails (as a
+ * lost one would) while the CPU computes. */
+void dsv3_vk_test_overlap(int mode);
+/* Tests only: read-aheads an op has used on this backend. */
+uint64_t dsv3_vk_test_ahead_taken(const dsv3_vk *vk);
+/* Tests only: how many times the host has waited for recorded work (a
+ * flush or host copy that found work to submit or still running). */
+uint64_t dsv3_vk_test_syncs(const dsv3_vk *vk);
 
 /* Check a VkResult: on failure set the sticky error "vulkan: <what>
  * (VkResult N)" and return nonzero. */
@@ -199,6 +218,13 @@ int dsv3_vk_check(dsv3_vk *vk, VkResult r, const char *what);
 int dsv3_vk_buf_create(dsv3_vk *vk, uint64_t size, int host_visible, dsv3_vk_buf *b, dsv3_err *e);
 void dsv3_vk_buf_destroy(dsv3_vk *vk, dsv3_vk_buf *b);
 void dsv3_vk_memory_free_all(dsv3_vk *vk);
+/* The block and offset of [p, p + bytes) inside one allocation; NULL (and
+ * the sticky error naming `what`) when it is not. */
+dsv3_vk_block *dsv3_vk_resolve(dsv3_vk *vk, const void *p, size_t bytes, uint64_t *off, const char *what);
+/* Forget the read-ahead request (the work holding its copy was dropped),
+ * and free its buffer (at the end; nothing may be in flight). */
+void dsv3_vk_ahead_drop(dsv3_vk *vk);
+void dsv3_vk_ahead_free(dsv3_vk *vk);
 /* Begin recording if needed; 0 on success. */
 int dsv3_vk_begin(dsv3_vk *vk);
 /* Record the compute/transfer -> compute/transfer barrier. */

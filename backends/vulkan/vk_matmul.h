@@ -10,6 +10,7 @@
 
 #define DSV3_VK_MM_ACCUMULATE 1u
 #define DSV3_VK_MM_EMBED 2u
+#define DSV3_VK_MM_WSLOT 4u /* pc.w holds the address of a {w, wscale} pair (mm_io.glsl) */
 
 /* = the push_constant block of shaders/mm_io.glsl, field for field. */
 typedef struct dsv3_vk_mm_pc {

@@ -3,10 +3,12 @@
  *
  * The shader is compiled once per family of the up-projections' stored
  * type (shaders/mla_weight.glsl), so wk_b and wv_b share a family, or wk_b
- * is legacy (Q8_0, as GGUF stores attn_k_b when dn is no multiple of 256)
- * beside a k-quant or IQ4 wv_b (the *_kleg variants). Running that pair on
- * the CPU helper instead would put it on the helper's 8-bit-activation
- * path, while this backend keeps activations f32 everywhere.
+ * is of a 32-value block family, as GGUF stores attn_k_b when dn is no
+ * multiple of 256: legacy (Q4_0 .. Q8_0) beside a k-quant or IQ1-IQ4 wv_b
+ * (the *_kleg variants), or IQ4_NL beside an IQ1-IQ3 wv_b (the *_kiq4
+ * variants, the i-quant mixes). Running such a pair on the CPU helper
+ * instead would put it on the helper's 8-bit-activation path, while this
+ * backend keeps activations f32 everywhere.
  * It needs kvl <= MLA_MAX_KVL,
  * dn <= MLA_MAX_DN, dr <= MLA_MAX_DR. Anything else -- other mixed families, a
  * weight left on the host, larger shapes -- runs on the CPU helper
@@ -19,8 +21,14 @@
 #include "vk_matmul.h"
 #include "vk_spirv/mla_attn.h"
 #include "vk_spirv/mla_attn_iq1.h"
+#include "vk_spirv/mla_attn_iq1_kiq4.h"
+#include "vk_spirv/mla_attn_iq1_kleg.h"
 #include "vk_spirv/mla_attn_iq2.h"
+#include "vk_spirv/mla_attn_iq2_kiq4.h"
+#include "vk_spirv/mla_attn_iq2_kleg.h"
 #include "vk_spirv/mla_attn_iq3.h"
+#include "vk_spirv/mla_attn_iq3_kiq4.h"
+#include "vk_spirv/mla_attn_iq3_kleg.h"
 #include "vk_spirv/mla_attn_iq4.h"
 #include "vk_spirv/mla_attn_iq4_kleg.h"
 #include "vk_spirv/mla_attn_k.h"
@@ -51,14 +59,17 @@ static int weight_ok(const dsv3_weight *w) {
                                          w->block_c <= 0xffff && w->scale_cols <= 0xffffffff));
 }
 
-/* 1 when wk_b is legacy and wv_b a k-quant or IQ4 (a *_kleg variant). */
-static int key_legacy(const dsv3_weight *wk, const dsv3_weight *wv) {
-    return family(wk->type) == 1 && (family(wv->type) == 2 || family(wv->type) == 3);
+/* 1 when wk_b's family differs from wv_b's and a variant reads the pair:
+ * a legacy wk_b beside a k-quant or IQ1-IQ4 wv_b (*_kleg), an IQ4 wk_b
+ * beside an IQ1-IQ3 wv_b (*_kiq4). */
+static int key_other(const dsv3_weight *wk, const dsv3_weight *wv) {
+    const int fk = family(wk->type), fv = family(wv->type);
+    return (fk == 1 && fv >= 2) || (fk == 3 && fv >= 4);
 }
 
 static int device_ok(const dsv3_mla_args *a) {
     const dsv3_weight *wk = a->wk_b ? a->wk_b : a->wkv_b, *wv = a->wk_b ? a->wv_b : a->wkv_b;
-    return weight_ok(wk) && weight_ok(wv) && (family(wk->type) == family(wv->type) || key_legacy(wk, wv)) &&
+    return weight_ok(wk) && weight_ok(wv) && (family(wk->type) == family(wv->type) || key_other(wk, wv)) &&
            a->kvl <= MLA_MAX_KVL &&
            a->dn <= MLA_MAX_DN && a->dr <= MLA_MAX_DR &&
            (a->kv_type == DSV3_W_F32 || a->kv_type == DSV3_W_F16 || a->kv_type == DSV3_W_Q8_0) &&
@@ -156,12 +167,35 @@ void dsv3_vk_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
         {dsv3_spv_mla_attn_iq1, sizeof dsv3_spv_mla_attn_iq1}, {dsv3_spv_mla_attn_iq2, sizeof dsv3_spv_mla_attn_iq2},
         {dsv3_spv_mla_attn_iq3, sizeof dsv3_spv_mla_attn_iq3},
     };
+    /* key_other: the variant of wv_b's family reading a legacy wk_b
+     * (families 2..6), or an IQ4 one (4..6) */
+    static const struct {
+        const uint32_t *spv;
+        size_t bytes;
+    } kleg[7] = {
+        {NULL, 0},
+        {NULL, 0},
+        {dsv3_spv_mla_attn_k_kleg, sizeof dsv3_spv_mla_attn_k_kleg},
+        {dsv3_spv_mla_attn_iq4_kleg, sizeof dsv3_spv_mla_attn_iq4_kleg},
+        {dsv3_spv_mla_attn_iq1_kleg, sizeof dsv3_spv_mla_attn_iq1_kleg},
+        {dsv3_spv_mla_attn_iq2_kleg, sizeof dsv3_spv_mla_attn_iq2_kleg},
+        {dsv3_spv_mla_attn_iq3_kleg, sizeof dsv3_spv_mla_attn_iq3_kleg},
+    }, kiq4[7] = {
+        {NULL, 0},
+        {NULL, 0},
+        {NULL, 0},
+        {NULL, 0},
+        {dsv3_spv_mla_attn_iq1_kiq4, sizeof dsv3_spv_mla_attn_iq1_kiq4},
+        {dsv3_spv_mla_attn_iq2_kiq4, sizeof dsv3_spv_mla_attn_iq2_kiq4},
+        {dsv3_spv_mla_attn_iq3_kiq4, sizeof dsv3_spv_mla_attn_iq3_kiq4},
+    };
     const int f = family(wv->type);
     const uint32_t *spv = variant[f].spv;
     size_t bytes = variant[f].bytes;
-    if (family(wk->type) != f) { /* key_legacy */
-        spv = f == 2 ? dsv3_spv_mla_attn_k_kleg : dsv3_spv_mla_attn_iq4_kleg;
-        bytes = f == 2 ? sizeof dsv3_spv_mla_attn_k_kleg : sizeof dsv3_spv_mla_attn_iq4_kleg;
+    if (family(wk->type) != f) {
+        const int legacy = family(wk->type) == 1;
+        spv = legacy ? kleg[f].spv : kiq4[f].spv;
+        bytes = legacy ? kleg[f].bytes : kiq4[f].bytes;
     }
     dsv3_vk_pipeline *p = dsv3_vk_pipeline_get(vk, spv, bytes, MLA_WG, (uint32_t)a->kv_type);
     if (p) dsv3_vk_dispatch(vk, p, &pc, sizeof pc, pc.n_items, 1, 1);

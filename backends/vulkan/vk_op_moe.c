@@ -15,7 +15,13 @@
  * Host: a layer whose experts are on the host (placement
  * "experts-on-cpu", or "auto" past the budget) reads x back once, runs the
  * CPU helper's moe_experts on the host copy and writes out back once: the
- * CPU helper's bits. The placement policies never split a layer's
+ * CPU helper's bits. x comes back with the routing read-back: moe_prepare,
+ * called before it, records a read-ahead of x. So when moe_experts starts,
+ * the work recorded since that sync (lib/ records the shared expert there)
+ * is only submitted, not waited for: the device runs it while the CPU
+ * computes the routed experts, and writing out back waits for both. Without
+ * the read-ahead (another caller, a session that came between) x is read
+ * back here, after that work. The placement policies never split a layer's
  * experts between device and host; should a layer be split anyway, the
  * whole layer runs on the CPU helper from the host copies of its weights
  * (every weight keeps its host data), so that it still has one summation
@@ -46,14 +52,25 @@ static void moe_host(dsv3_vk *vk, const dsv3_moe_args *a) {
         dsv3_vk_fail(vk, DSV3_ERR_NO_MEMORY, "vulkan moe_experts: no host memory for %zu tokens", n);
         return;
     }
-    dsv3_vk_to_host(vk, hx, a->x, xb);
-    if (dsv3_vk_failed(vk)) return;
+    const void *ahead = dsv3_vk_ahead(vk, a->x, xb);
+    if (ahead) {
+        /* One pass out of the read-ahead buffer (host-visible memory may
+         * be uncached), then the device starts on what was recorded since
+         * the routing read-back. */
+        memcpy(hx, ahead, xb);
+        if (dsv3_vk_submit_nowait(vk)) return;
+    } else {
+        dsv3_vk_to_host(vk, hx, a->x, xb);
+        if (dsv3_vk_failed(vk)) return;
+    }
     dsv3_moe_args c = *a;
     c.x = hx;
     c.out = ho;
     c.scratch = hs;
     dsv3_vk_cpu_ops(vk)->moe_experts(dsv3_vk_cpu(vk), &c);
-    dsv3_vk_from_host(vk, a->out, ho, xb);
+    if (ahead && dsv3_vk_overlap_test_mode() == 2)
+        dsv3_vk_fail(vk, DSV3_ERR_BACKEND, "moe_experts: device failure while the CPU computed (test)");
+    dsv3_vk_from_host(vk, a->out, ho, xb); /* waits for the device first */
 }
 
 static void moe_device(dsv3_vk *vk, const dsv3_moe_args *a) {
@@ -104,12 +121,32 @@ static void moe_device(dsv3_vk *vk, const dsv3_moe_args *a) {
     }
 }
 
+/* Before the routing read-back: a layer whose experts run on the host
+ * has x copied back at that sync (see moe_host). Decided per layer as in
+ * moe_experts; ids and weights are not set yet. Both paths take ids and
+ * weights from host memory (1), but for one token whose experts are all
+ * on the device the picks stay there (0: vk_op_moe_dev.c). */
+int dsv3_vk_moe_prepare(dsv3_backend *be, const dsv3_moe_args *a) {
+    dsv3_vk *vk = (dsv3_vk *)be;
+    if (!dsv3_vk_failed(vk) && dsv3_vk_moe_dev_ok(a)) return 0;
+    if (dsv3_vk_failed(vk) || a->n_tok <= 0 || a->n_tok > DSV3_MAX_UBATCH || a->hidden <= 0 || !a->x ||
+        a->n_experts <= 0 || dsv3_vk_overlap_test_mode() == 1 || layer_on_device(a))
+        return 1;
+    dsv3_vk_read_ahead(vk, a->x, sizeof(float) * (size_t)a->n_tok * (size_t)a->hidden);
+    return 1;
+}
+
 void dsv3_vk_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
     dsv3_vk *vk = (dsv3_vk *)be;
     if (dsv3_vk_failed(vk) || a->n_tok <= 0) return;
     if (a->n_tok > DSV3_MAX_UBATCH || a->k <= 0 || a->k > a->n_experts || a->hidden <= 0 || a->inter <= 0) {
         dsv3_vk_fail(vk, DSV3_ERR_INVALID_ARG, "vulkan moe_experts: bad shape (n_tok %d, k %d of %d experts)",
                      a->n_tok, a->k, a->n_experts);
+        return;
+    }
+    if (!a->ids) { /* moe_prepare let the picks stay on the device */
+        if (dsv3_vk_moe_dev_ok(a)) dsv3_vk_moe_dev(vk, a);
+        else dsv3_vk_fail(vk, DSV3_ERR_INVALID_ARG, "vulkan moe_experts: no host ids for this layer");
         return;
     }
     for (int i = 0; i < a->n_tok * a->k; i++)

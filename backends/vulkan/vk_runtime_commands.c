@@ -135,12 +135,14 @@ static int submit_current(dsv3_vk *vk) {
 }
 
 int dsv3_vk_submit(dsv3_vk *vk, int reset_ring) {
+    if (vk->in_flight[0] || vk->in_flight[1] || (vk->recording && vk->pending)) vk->syncs++;
     if (!vk->err_status) submit_current(vk);
     /* Even after a failure nothing may still run once this returns:
      * callers free memory next. */
     wait_one(vk, 0);
     wait_one(vk, 1);
     if (vk->err_status) return vk->err_status;
+    vk->waits++; /* everything recorded so far is done: a read-ahead's copy too */
     if (reset_ring) dsv3_vk_ring_reset(vk);
     return 0;
 }
@@ -157,6 +159,8 @@ int dsv3_vk_submit_nowait(dsv3_vk *vk) {
 }
 
 int dsv3_vk_flush(dsv3_vk *vk) { return dsv3_vk_submit(vk, 1); }
+
+uint64_t dsv3_vk_test_syncs(const dsv3_vk *vk) { return vk->syncs; }
 
 dsv3_vk_pipeline *dsv3_vk_pipeline_get(dsv3_vk *vk, const uint32_t *spirv, size_t spirv_bytes, uint32_t local_x,
                                        uint32_t spec1) {

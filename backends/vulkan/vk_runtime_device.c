@@ -49,6 +49,7 @@ int dsv3_vk_take_status(dsv3_vk *vk, dsv3_err *e) {
         vk->recording = 0;
         vk->pending = 0;
     }
+    if (st) dsv3_vk_ahead_drop(vk); /* its copy may have been dropped above */
     vk->err_status = 0;
     vk->err_msg[0] = 0;
     return st;

@@ -204,6 +204,10 @@ static dsv3_vk_block *resolve(dsv3_vk *vk, const void *p, size_t bytes, uint64_t
     return bl;
 }
 
+dsv3_vk_block *dsv3_vk_resolve(dsv3_vk *vk, const void *p, size_t bytes, uint64_t *off, const char *what) {
+    return resolve(vk, p, bytes, off, what);
+}
+
 uint64_t dsv3_vk_addr(dsv3_vk *vk, const void *p) {
     uint64_t off;
     dsv3_vk_block *bl = resolve(vk, p, 0, &off, "device address");
@@ -400,5 +404,6 @@ void dsv3_vk_memory_free_all(dsv3_vk *vk) {
     vk->wblocks = NULL;
     vk->n_wblocks = 0;
     dsv3_vk_buf_destroy(vk, &vk->staging);
+    dsv3_vk_ahead_free(vk);
     dsv3_vk_ring_free(vk);
 }

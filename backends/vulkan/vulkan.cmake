@@ -81,7 +81,7 @@ function(dsv3_vk_shader name)
 endfunction()
 
 # Shaders compiled as they are (shaders/<name>.comp): append names here.
-set(DSV3_VK_SHADERS add swiglu rmsnorm rope store_kv mla_attn)
+set(DSV3_VK_SHADERS add swiglu rmsnorm rope store_kv mla_attn route moe_slots)
 # matmul/embed: one shader per family of weight types (the type is
 # specialization constant 1).
 list(APPEND DSV3_VK_SHADERS matmul_float matmul_fp8 matmul_legacy matmul_k matmul_iq4 matmul_iq1 matmul_iq2
@@ -97,9 +97,17 @@ dsv3_vk_shader(mla_attn_iq4 SOURCE mla_attn.comp DEFINES WFAM=3)
 dsv3_vk_shader(mla_attn_iq1 SOURCE mla_attn.comp DEFINES WFAM=4)
 dsv3_vk_shader(mla_attn_iq2 SOURCE mla_attn.comp DEFINES WFAM=5)
 dsv3_vk_shader(mla_attn_iq3 SOURCE mla_attn.comp DEFINES WFAM=6)
-# ... and wk_b in the legacy family (Q8_0) beside a k-quant / IQ4 wv_b (GGUF attn_k_b / attn_v_b).
-dsv3_vk_shader(mla_attn_k_kleg SOURCE mla_attn.comp DEFINES WFAM=2 WK_LEGACY=1)
-dsv3_vk_shader(mla_attn_iq4_kleg SOURCE mla_attn.comp DEFINES WFAM=3 WK_LEGACY=1)
+# ... and wk_b in a 32-block family beside wv_b of a 256-block one (GGUF
+# attn_k_b / attn_v_b): legacy (Q4_0 .. Q8_0) beside k-quant / IQ1-IQ4,
+# IQ4_NL beside IQ1-IQ3.
+dsv3_vk_shader(mla_attn_k_kleg SOURCE mla_attn.comp DEFINES WFAM=2 WK_FAM=1)
+dsv3_vk_shader(mla_attn_iq4_kleg SOURCE mla_attn.comp DEFINES WFAM=3 WK_FAM=1)
+dsv3_vk_shader(mla_attn_iq1_kleg SOURCE mla_attn.comp DEFINES WFAM=4 WK_FAM=1)
+dsv3_vk_shader(mla_attn_iq2_kleg SOURCE mla_attn.comp DEFINES WFAM=5 WK_FAM=1)
+dsv3_vk_shader(mla_attn_iq3_kleg SOURCE mla_attn.comp DEFINES WFAM=6 WK_FAM=1)
+dsv3_vk_shader(mla_attn_iq1_kiq4 SOURCE mla_attn.comp DEFINES WFAM=4 WK_FAM=3)
+dsv3_vk_shader(mla_attn_iq2_kiq4 SOURCE mla_attn.comp DEFINES WFAM=5 WK_FAM=3)
+dsv3_vk_shader(mla_attn_iq3_kiq4 SOURCE mla_attn.comp DEFINES WFAM=6 WK_FAM=3)
 
 file(GLOB DSV3_VK_SOURCES CONFIGURE_DEPENDS ${DSV3_VK_DIR}/*.c)
 target_sources(dsv3_obj PRIVATE ${DSV3_VK_SOURCES} ${DSV3_VK_HEADERS})

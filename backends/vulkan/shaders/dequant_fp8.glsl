@@ -7,7 +7,7 @@
 void dq_unit(uint64_t row, uint r, uint u, out float v[32]) {
     uint c0 = u * 32u;
     BufU8 q = BufU8(row);
-    BufF32 sc = BufF32(pc.wscale);
+    BufF32 sc = BufF32(mm_wscale);
     uint sbase = (r / pc.block_r) * pc.scale_cols;
     for (uint j = 0u; j < 32u; j++) {
         uint c = c0 + j;

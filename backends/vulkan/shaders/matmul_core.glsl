@@ -29,7 +29,7 @@ shared float red[MM_ROWS * MM_TILE][WG];
 
 uint group_index(void) { return gl_WorkGroupID.x + gl_NumWorkGroups.x * gl_WorkGroupID.y; }
 
-uint64_t row_addr(uint r) { return pc.w + uint64_t(r) * uint64_t(pc.row_stride); }
+uint64_t row_addr(uint r) { return mm_w + uint64_t(r) * uint64_t(pc.row_stride); }
 
 void embed_main(void) {
     uint units = (pc.cols + UNIT - 1u) / UNIT;
@@ -109,6 +109,7 @@ void matmul_main(void) {
 }
 
 void main() {
+    mm_weight_init();
     if ((pc.flags & MM_EMBED) != 0u) embed_main();
     else matmul_main();
 }

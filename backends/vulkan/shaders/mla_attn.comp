@@ -14,7 +14,7 @@
 // exactly and then used as f32, and no contraction is allowed (`precise`),
 // so an F16/Q8_0 cache gives the bits of an f32 cache holding its values.
 // The weights' family is WFAM (mla_weight.glsl), one compiled variant each;
-// variants with WK_LEGACY read a legacy-family wk_b beside wv_b of WFAM.
+// variants with WK_FAM read a wk_b of that family (legacy or IQ4) beside wv_b of WFAM.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common.glsl"

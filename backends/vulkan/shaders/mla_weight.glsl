@@ -5,7 +5,7 @@
 // 6 IQ3; the block families use the matmul's decoders (dequant_*.glsl),
 // 32 values at a time. Every value is bit-exact with dsv3_dequantize_row /
 // the CPU element decoders. Needs common.glsl and half.glsl first.
-// WK_LEGACY: see wk_unit below.
+// WK_FAM: see wk_unit below.
 #ifndef WFAM
 #define WFAM 0
 #endif
@@ -66,15 +66,25 @@ void w_unit(WeightRef w, uint r, uint u, out float v[32]) {
 #endif
 }
 
-// wk_b in the legacy family beside a wv_b of another block family (WK_LEGACY
-// 1): GGUF stores attn_k_b as Q8_0 when its dn columns are no multiple of
-// 256 and attn_v_b in a k-quant or IQ type. The key rows are then read by
-// the legacy decoders, the value rows by WFAM's.
-#if defined(WK_LEGACY) && WFAM != 1
+// wk_b in another 32-value block family than wv_b (WK_FAM): GGUF stores
+// attn_k_b in a 32-block type when its dn columns are no multiple of 256
+// -- legacy (Q4_0 .. Q8_0, WK_FAM 1) or IQ4_NL (WK_FAM 3) -- and attn_v_b
+// in a k-quant or IQ1-IQ4 type. The key rows are then read by WK_FAM's
+// decoders (which need no aux), the value rows by WFAM's.
+#if defined(WK_FAM) && WK_FAM != WFAM
+#if WK_FAM == 1
 #include "dequant_legacy.glsl"
 void wk_unit(WeightRef w, uint r, uint u, out float v[32]) {
     dq_unit_legacy(w.type, w.addr + uint64_t(r) * w.stride, u, v);
 }
+#elif WK_FAM == 3
+#include "dequant_iq4.glsl"
+void wk_unit(WeightRef w, uint r, uint u, out float v[32]) {
+    dq_unit_iq4(w.type, w.addr + uint64_t(r) * w.stride, u, v);
+}
+#else
+#error "WK_FAM: a legacy (1) or IQ4 (3) key only"
+#endif
 #else
 #define wk_unit w_unit
 #endif

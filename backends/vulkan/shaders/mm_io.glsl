@@ -23,5 +23,23 @@ layout(push_constant) uniform PC {
 } pc;
 #define MM_ACCUMULATE 1u
 #define MM_EMBED 2u
+#define MM_WSLOT 4u
+
+/* The weight read: pc.w (and pc.wscale, FP8's block scales), or with
+ * MM_WSLOT the {weight, scales} address pair stored at pc.w, written on
+ * the device (the MoE op's experts, picked by the route op, need no host
+ * read). mm_weight_init() sets them first thing in main(). */
+layout(buffer_reference, std430, buffer_reference_align = 8) buffer BufU64 { uint64_t v[]; };
+uint64_t mm_w, mm_wscale;
+
+void mm_weight_init(void) {
+    mm_w = pc.w;
+    mm_wscale = pc.wscale;
+    if ((pc.flags & MM_WSLOT) != 0u) {
+        BufU64 slot = BufU64(pc.w);
+        mm_w = slot.v[0];
+        mm_wscale = slot.v[1];
+    }
+}
 
 #endif
