@@ -133,8 +133,14 @@ static int create(const dsv3_model *m, const struct dsv3_session_params *p, dsv3
         s->rec_ids = calloc(n, sizeof *s->rec_ids);
         s->rec_w = calloc(n, sizeof *s->rec_w);
         if (!s->rec_ids || !s->rec_w) return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate the routing record");
-        s->b.rec_stage = m->ops->alloc(m->be, sizeof(float) * 2 * ub * k * (size_t)s->n_moe);
-        if (!s->b.rec_stage) return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate the routing record's staging");
+        /* Staging only where the picks can stay in backend memory (a
+         * backend with moe_prepare); elsewhere they come to the host anyway
+         * and are recorded as they arrive. */
+        if (m->ops->version >= DSV3_BACKEND_V4 && m->ops->moe_prepare) {
+            s->b.rec_stage = m->ops->alloc(m->be, sizeof(float) * 2 * ub * k * (size_t)s->n_moe);
+            if (!s->b.rec_stage)
+                return err_set(e, DSV3_ERR_NO_MEMORY, "cannot allocate the routing record's staging");
+        }
     }
     return DSV3_OK;
 }
