@@ -278,3 +278,19 @@ void forward_mtp(dsv3_session *s, const int32_t *next_ids, int n, float *logits,
     o->rmsnorm(m->be, s->b.x, H, &L->head_norm, s->b.xn, H, n - k, H, c->rms_norm_eps);
     head(s, &L->head, s->b.xn, n - k, 0, logits);
 }
+
+/* A draft row: as forward_mtp's last row, with the int8 draft head in place
+ * of the exact head (a draft needs only the most likely token; the verify
+ * step keeps the output exact). The normalized output stays in b.xn row 0
+ * for a chained draft. */
+int32_t dsv3_forward_mtp_draft(dsv3_session *s, int32_t next_id) {
+    const dsv3_model *m = s->m;
+    const dsv3_config *c = &m->cfg;
+    const int il = c->n_layers, H = c->hidden_size, pos0 = s->mtp_pos;
+    const layer_weights *L = &m->layers[il];
+    mtp_input(s, L, &next_id, pos0, 1);
+    layer(s, il, pos0, 1);
+    m->ops->rmsnorm(m->be, s->b.x, H, &L->head_norm, s->b.xn, H, 1, H, c->rms_norm_eps);
+    m->ops->to_host(m->be, s->draft.x, s->b.xn, sizeof(float) * (size_t)H);
+    return dsv3_draft_head_argmax(&s->draft);
+}

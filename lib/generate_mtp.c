@@ -9,6 +9,8 @@
  *   t0 = sample(logits)                     exactly plain decoding's draw
  *   MTP over rows [mtp_pos, P) with next tokens pend + t0
  *                                           its last row drafts d1 for P+1
+ *                                           (by the int8 draft head on a
+ *                                           CPU backend: mtp_draft.h)
  *   d2..dk: the MTP layer again, its own normalized output standing in for
  *           the main hidden state of the previous position (chaining)
  *   main step over [t0, d1..dk], logits of every row   (one batched step)
@@ -59,25 +61,26 @@ static void cut(dsv3_session *s, int32_t pos) {
     if (s->mtp_pos > pos) s->mtp_pos = pos;
 }
 
-/* The draft: the MTP's most likely token (lowest id on ties; NaN never
- * wins). Which token is drafted only affects how often it is accepted. */
-static int32_t argmax(const float *v, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
-}
-
-/* One chained MTP row at mtp_pos: the previous MTP row's normalized output
- * (row `row` of the activation buffer, still in backend memory) stands in
- * for the main model's hidden state there. Validated by the caller:
- * mtp_pos < n_ctx, tok in range. */
-static void chain_row(dsv3_session *s, int row, int32_t tok, float *logits) {
+/* One chained MTP row at mtp_pos: the previous draft row's normalized
+ * output (row 0 of the activation buffer, still in backend memory) stands
+ * in for the main model's hidden state there; returns its draft. The
+ * draft is the MTP's most likely token (lowest id on ties), by the int8
+ * draft head when the session has one (dsv3_session_mtp_draft made it):
+ * which token is drafted only affects how often it is accepted.
+ * Validated by the caller: mtp_pos < n_ctx, tok in range. */
+static int32_t chain_row(dsv3_session *s, int32_t tok, float *logits) {
     const dsv3_model *m = s->m;
     const size_t H = (size_t)m->cfg.hidden_size;
-    m->ops->copy(m->be, s->hidden + (size_t)s->mtp_pos * H, s->b.xn + (size_t)row * H, sizeof(float) * H);
-    forward_mtp(s, &tok, 1, logits, 0);
+    int32_t d;
+    m->ops->copy(m->be, s->hidden + (size_t)s->mtp_pos * H, s->b.xn, sizeof(float) * H);
+    if (s->draft.q) {
+        d = dsv3_forward_mtp_draft(s, tok);
+    } else {
+        forward_mtp(s, &tok, 1, logits, 0);
+        d = dsv3_draft_argmax_f32(logits, m->cfg.vocab_size);
+    }
     s->mtp_pos++;
+    return d;
 }
 
 int dsv3_gen_mtp_prompt(dsv3_gen *g, const int32_t *prompt, size_t n_prompt) {
@@ -89,6 +92,8 @@ int dsv3_gen_mtp_prompt(dsv3_gen *g, const int32_t *prompt, size_t n_prompt) {
     /* rows mtp_pos .. pos - 2 consume the prompt's tokens mtp_pos + 1 ..
      * pos - 1 (dsv3_gen_mtp_depth made sure that mtp_pos >= start - 1) */
     const int32_t n = s->pos - 1 - s->mtp_pos;
+    /* the draft head's copy too is made here, as prompt work */
+    dsv3_session_mtp_draft_prepare(s);
     return n > 0 ? dsv3_session_mtp_step(s, prompt + (s->mtp_pos + 1 - start), n, NULL, 0) : DSV3_OK;
 }
 
@@ -129,18 +134,13 @@ int dsv3_gen_decode_mtp(dsv3_gen *g, int32_t depth, float *logits) {
         if (k > p->max_tokens - r->n_generated) k = p->max_tokens - r->n_generated;
         if (p->stop_at_eos && t0 == g->eos) k = 0;
         pend[np++] = t0;
-        /* The MTP consumes every pending position (its head only on the
+        /* The MTP consumes every pending position (a head only on the
          * last row, and not at all without a draft to make). */
-        rc = dsv3_session_mtp_step(s, pend, np, k ? mlog : NULL, 0);
+        rc = k ? dsv3_session_mtp_draft(s, pend, np, mlog, &batch[1]) : dsv3_session_mtp_step(s, pend, np, NULL, 0);
         if (rc) goto out;
         batch[0] = t0;
         if (k) {
-            batch[1] = argmax(mlog, V);
-            int row = (np - 1) % DSV3_MAX_UBATCH; /* the last row of the last micro-batch */
-            for (int32_t j = 2; j <= k; j++, row = 0) {
-                chain_row(s, row, batch[j - 1], mlog);
-                batch[j] = argmax(mlog, V);
-            }
+            for (int32_t j = 2; j <= k; j++) batch[j] = chain_row(s, batch[j - 1], mlog);
             s->mtp_pos = P; /* chained rows are approximations: dropped */
             r->n_drafted += k;
         }

@@ -53,6 +53,7 @@ void dsv3_session_free(dsv3_session *s) {
     free(s->moe_row);
     free(s->rec_ids);
     free(s->rec_w);
+    dsv3_draft_head_free(&s->draft);
     free(s);
 }
 
@@ -249,9 +250,8 @@ int dsv3_session_step(dsv3_session *s, const int32_t *tokens, int32_t n, float *
     return backend_status(s, &s->pos, pos0);
 }
 
-int dsv3_session_mtp_step(dsv3_session *s, const int32_t *next, int32_t n, float *logits, unsigned flags) {
-    if (!s) return DSV3_ERR_INVALID_ARG;
-    err_clear(&s->err);
+/* The checks of an MTP step (see dsv3_session_mtp_step). */
+static int mtp_check(dsv3_session *s, const int32_t *next, int32_t n, unsigned flags) {
     if (!s->m->cfg.n_mtp_layers) return err_set(&s->err, DSV3_ERR_NO_MTP, "this model has no MTP layer");
     if (!s->hidden) return err_set(&s->err, DSV3_ERR_STATE, "the session was created with mtp = 0");
     if (n < 1 || !next)
@@ -264,9 +264,42 @@ int dsv3_session_mtp_step(dsv3_session *s, const int32_t *next, int32_t n, float
                        n, s->mtp_pos, s->pos);
     int rc = check_tokens(s, next, n, "dsv3_session_mtp_step");
     if (!rc) rc = dsv3_model_files_check(s->m, &s->err);
+    return rc;
+}
+
+int dsv3_session_mtp_step(dsv3_session *s, const int32_t *next, int32_t n, float *logits, unsigned flags) {
+    if (!s) return DSV3_ERR_INVALID_ARG;
+    err_clear(&s->err);
+    int rc = mtp_check(s, next, n, flags);
     if (rc) return rc;
     int pos0 = s->mtp_pos;
     run_chunks(s, next, n, logits, flags, forward_mtp, &s->mtp_pos);
+    return backend_status(s, &s->mtp_pos, pos0);
+}
+
+void dsv3_session_mtp_draft_prepare(dsv3_session *s) {
+    /* The int8 copy of the MTP head only where the activations are host
+     * memory (a device backend would pay a read-back per draft), made once
+     * per session: the memory goes with the session that drafts. */
+    if (s->draft_tried || !s->m->cfg.n_mtp_layers) return;
+    s->draft_tried = 1;
+    if (!s->m->has_device) dsv3_draft_head_init(&s->draft, &s->m->layers[s->m->cfg.n_layers].head);
+}
+
+int dsv3_session_mtp_draft(dsv3_session *s, const int32_t *next, int32_t n, float *logits, int32_t *draft) {
+    err_clear(&s->err);
+    int rc = mtp_check(s, next, n, 0);
+    if (rc) return rc;
+    dsv3_session_mtp_draft_prepare(s);
+    int pos0 = s->mtp_pos;
+    if (!s->draft.q) {
+        run_chunks(s, next, n, logits, 0, forward_mtp, &s->mtp_pos);
+        *draft = dsv3_draft_argmax_f32(logits, s->m->cfg.vocab_size);
+    } else {
+        if (n > 1) run_chunks(s, next, n - 1, NULL, 0, forward_mtp, &s->mtp_pos);
+        *draft = dsv3_forward_mtp_draft(s, next[n - 1]);
+        s->mtp_pos++;
+    }
     return backend_status(s, &s->mtp_pos, pos0);
 }
 

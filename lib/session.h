@@ -4,6 +4,7 @@
 #define DSV3_SESSION_H
 
 #include "model.h"
+#include "mtp_draft.h"
 
 /* Activation buffers (backend memory), sized for DSV3_MAX_UBATCH tokens. */
 typedef struct fwd_bufs {
@@ -52,13 +53,34 @@ struct dsv3_session {
     int32_t *rec_ids;   /* [n_ctx][n_moe][k]                        */
     float *rec_w;
     dsv3_err err;
+    /* speculative decoding's draft head, made at its first use */
+    dsv3_draft_head draft;
+    int draft_tried;    /* 1 once made or found not to qualify      */
 };
 
 /* Run n (<= DSV3_MAX_UBATCH) tokens at s->pos through the main model;
  * logits (host) gets rows for tokens [first_logit, n) when non-NULL. Saves
  * hidden states for MTP. Cannot fail: inputs were validated. */
 void forward_main(dsv3_session *s, const int32_t *ids, int n, float *logits, int first_logit);
+
 /* Run n MTP rows at s->mtp_pos with the given next tokens. */
 void forward_mtp(dsv3_session *s, const int32_t *next_ids, int n, float *logits, int first_logit);
+
+/* One MTP row at s->mtp_pos for next_id (validated) whose output is only a
+ * draft: the most likely token by the int8 head s->draft (made). Writes
+ * the row's cache entry as forward_mtp does; does not move mtp_pos. */
+int32_t dsv3_forward_mtp_draft(dsv3_session *s, int32_t next_id);
+
+/* Make the session's int8 draft head if it can have one (the backend
+ * shares the host's memory, the head qualifies) and it was not tried yet.
+ * Out of memory only means drafting with the exact head. */
+void dsv3_session_mtp_draft_prepare(dsv3_session *s);
+
+/* dsv3_session_mtp_step for speculative decoding: rows for next[0..n),
+ * all but the last cache-only; the last one's draft goes to *draft, by the
+ * int8 draft head when the session has one (prepared as above, at the
+ * latest here), else by the exact head's logits into `logits` (vocab
+ * floats). Same checks and errors. */
+int dsv3_session_mtp_draft(dsv3_session *s, const int32_t *next, int32_t n, float *logits, int32_t *draft);
 
 #endif

@@ -14,3 +14,8 @@ if(DSV3_BUILD_EXAMPLES)
   add_test(NAME mtp_cli COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_cli_mtp.py
     $<TARGET_FILE:dsv3_cli> ${PROJECT_SOURCE_DIR}/examples/models/austen-v3-tiny)
 endif()
+# The int8 draft head (lib/mtp_draft.c) on synthetic weights.
+add_executable(test_mtp_draft ${CMAKE_CURRENT_LIST_DIR}/test_mtp_draft.c)
+target_link_libraries(test_mtp_draft PRIVATE dsv3_static)
+target_compile_options(test_mtp_draft PRIVATE ${DSV3_WARN})
+add_test(NAME mtp_draft COMMAND test_mtp_draft)

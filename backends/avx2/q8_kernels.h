@@ -22,6 +22,7 @@
 #ifndef DSV3_AVX2_Q8_KERNELS_H
 #define DSV3_AVX2_Q8_KERNELS_H
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "avx2.h"
@@ -40,6 +41,17 @@ typedef avx2_q8_256 q8_256;
 #endif
 
 #define AVX2_NI static __attribute__((noinline))
+
+/* A compiler barrier between the rows of a decode step (R = 2, see
+ * row_b256): without it the compiler loads each activation vector once
+ * for both rows and, short of registers, spills and reloads it, where a
+ * load folded into vpmaddubsw in each row costs nothing (Q4_K from cache:
+ * about 5 % faster with it, gcc and clang). It emits no instruction. */
+#if Q8K_AVX512
+#define ROW_FENCE() ((void)0) /* 32 vector registers: nothing spills */
+#else
+#define ROW_FENCE() atomic_signal_fence(memory_order_seq_cst)
+#endif
 
 /* ---- helpers (also used by the dequantization in matmul_quant.c) -------- */
 
@@ -450,6 +462,7 @@ AVX2_AI void row_b256(int type, const uint8_t *const *rw, int R, int64_t nb, con
                     acc[i][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(h.dm * xb->d), acc[i][t]);
                 }
             }
+            ROW_FENCE();
         }
     }
     for (int i = 0; i < R; i++)

@@ -1,0 +1,165 @@
+/* mtp_draft.c -- see mtp_draft.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtp_draft.h"
+#include "wtype.h"
+
+/* x86-64 with GCC or Clang: an AVX2 version of the dot products, chosen at
+ * run time (the library itself is built for baseline x86-64). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define DRAFT_AVX2 1
+#else
+#define DRAFT_AVX2 0
+#endif
+
+/* Row r of w as floats (one switch per row: the copy is made while the
+ * prompt runs, and should not cost more than a few prompt tokens). */
+static void row_f32(const dsv3_weight *w, int64_t r, float *dst) {
+    const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_stride;
+    const int64_t n = w->cols;
+    if (w->type == DSV3_W_F32) {
+        memcpy(dst, row, sizeof(float) * (size_t)n);
+    } else if (w->type == DSV3_W_F16) {
+        for (int64_t c = 0; c < n; c++) dst[c] = dsv3_f16_to_f32((uint16_t)(row[2 * c] | row[2 * c + 1] << 8));
+    } else {
+        for (int64_t c = 0; c < n; c++) dst[c] = dsv3_bf16_to_f32((uint16_t)(row[2 * c] | row[2 * c + 1] << 8));
+    }
+}
+
+/* v[0..n) as int8 with max |v| at 127; returns the scale (0 when there is
+ * no finite non-zero value: all zeros then). */
+static float round_row(const float *v, int32_t n, int8_t *q) {
+    float mx = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const float a = fabsf(v[i]);
+        if (a > mx && a <= 3.4e38f) mx = a; /* NaN and inf are left out */
+    }
+    const float inv = mx > 0 ? 127.0f / mx : 0;
+    for (int32_t i = 0; i < n; i++) {
+        float r = v[i] * inv;
+        r = r == r ? r : 0; /* NaN */
+        r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+        q[i] = (int8_t)(int)(r + (r >= 0 ? 0.5f : -0.5f)); /* nearest, halves away from 0 */
+    }
+    return mx > 0 ? mx / 127.0f : 0;
+}
+
+void dsv3_draft_head_free(dsv3_draft_head *d) {
+    free(d->q);
+    free(d->scale);
+    free(d->xq);
+    free(d->x);
+    d->q = NULL;
+    d->scale = NULL;
+    d->xq = NULL;
+    d->x = NULL;
+    d->rows = d->cols = 0;
+}
+
+int dsv3_draft_head_init(dsv3_draft_head *d, const dsv3_weight *w) {
+    d->q = NULL;
+    d->scale = NULL;
+    d->xq = NULL;
+    d->x = NULL;
+    d->rows = d->cols = 0;
+    if (w->type != DSV3_W_F32 && w->type != DSV3_W_F16 && w->type != DSV3_W_BF16) return 0;
+    /* int32 sums stay exact below 2^31 / 127^2 = 133000 columns */
+    if (w->rows < 1 || w->cols < 1 || w->cols > 65536 || w->rows > INT32_MAX ||
+        (uint64_t)w->rows * (uint64_t)w->cols > DSV3_DRAFT_HEAD_MAX_BYTES)
+        return 0;
+    const size_t R = (size_t)w->rows, C = (size_t)w->cols;
+    d->q = malloc(R * C);
+    d->scale = malloc(sizeof(float) * R);
+    d->xq = malloc(C);
+    d->x = malloc(sizeof(float) * C);
+    if (!d->q || !d->scale || !d->xq || !d->x) {
+        dsv3_draft_head_free(d);
+        return 0;
+    }
+    for (size_t r = 0; r < R; r++) {
+        row_f32(w, (int64_t)r, d->x);
+        d->scale[r] = round_row(d->x, (int32_t)C, d->q + r * C);
+    }
+    d->rows = (int32_t)R;
+    d->cols = (int32_t)C;
+    return 1;
+}
+
+/* Integer dot product of two int8 rows; exact, so any summation order
+ * gives the same value (the loop is left for the compiler to vectorize). */
+static int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
+    int32_t s = 0;
+    for (int32_t i = 0; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
+    return s;
+}
+
+#if DRAFT_AVX2
+/* sums[r] for rows [r0, r0 + 4) of q, 32 columns per step: |x| times w
+ * with x's sign (maddubs, whose pair sums stay below 2 * 127^2 < 2^15),
+ * widened to int32 (madd with ones). The same integers as dot_i8. */
+__attribute__((target("avx2"))) static void dots4_avx2(const int8_t *q, int32_t cols, const int8_t *x, int32_t *sums) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc[4];
+    for (int j = 0; j < 4; j++) acc[j] = _mm256_setzero_si256();
+    int32_t c = 0;
+    for (; c + 32 <= cols; c += 32) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x + c));
+        const __m256i ax = _mm256_sign_epi8(xv, xv);
+        for (int j = 0; j < 4; j++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)(q + (size_t)j * (size_t)cols + c));
+            const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv, xv));
+            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(p, ones));
+        }
+    }
+    for (int j = 0; j < 4; j++) {
+        __m128i v = _mm_add_epi32(_mm256_castsi256_si128(acc[j]), _mm256_extracti128_si256(acc[j], 1));
+        v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
+        v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
+        sums[j] = _mm_cvtsi128_si32(v) + dot_i8(q + (size_t)j * (size_t)cols + c, x + c, cols - c);
+    }
+}
+
+/* A read of the compiler runtime's CPU description, set up at load. */
+static int have_avx2(void) { return __builtin_cpu_supports("avx2") ? 1 : 0; }
+#endif
+
+int32_t dsv3_draft_head_argmax(dsv3_draft_head *d) {
+    /* The hidden state's scale multiplies every score alike: left out. */
+    if (round_row(d->x, d->cols, d->xq) == 0) return 0;
+    int32_t best = 0;
+    float best_v = -INFINITY;
+    const size_t C = (size_t)d->cols;
+    int32_t r = 0;
+#if DRAFT_AVX2
+    if (have_avx2())
+        for (; r + 4 <= d->rows; r += 4) {
+            int32_t sums[4];
+            dots4_avx2(d->q + (size_t)r * C, d->cols, d->xq, sums);
+            for (int j = 0; j < 4; j++) {
+                const float v = (float)sums[j] * d->scale[r + j];
+                if (v > best_v) {
+                    best_v = v;
+                    best = r + j;
+                }
+            }
+        }
+#endif
+    for (; r < d->rows; r++) {
+        const float v = (float)dot_i8(d->q + (size_t)r * C, d->xq, d->cols) * d->scale[r];
+        if (v > best_v) {
+            best_v = v;
+            best = r;
+        }
+    }
+    return best;
+}
+
+int32_t dsv3_draft_argmax_f32(const float *v, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
