@@ -769,12 +769,15 @@ static void test_mla(inst *ref, inst *b1, inst *b3) {
     double worst = 0, worst_q8 = 0, worst_scalar = 0;
     for (int it = 0; it < 7; it++)
         for (int split = 0; split < 2; split++)
-            for (int cfg = 0; cfg < 4; cfg++) {
+            for (int cfg = 0; cfg < 6; cfg++) {
                 const int type = types[it];
                 const int q = is_block(type);
                 /* block types need block-multiple rows: dn 32 (wk_b), kvl 256 */
                 const int nh = 3, dn = q ? 32 : 16, dr = 8, dv = q ? 16 : 24, kvl = q ? 256 : 40;
-                const int n_tok = cfg & 1 ? 5 : 1, pos0 = cfg & 2 ? 9 : 0, n_ctx = pos0 + n_tok;
+                /* position 300: a cache longer than the avx2 backend's
+                 * chunk of positions (128), three heads: groups of queries
+                 * that span heads and see different numbers of positions */
+                const int n_tok = cfg & 1 ? 5 : 1, pos0 = cfg >= 4 ? 300 : cfg & 2 ? 9 : 0, n_ctx = pos0 + n_tok;
                 const int kt = split && dsv3_wtype_block(type) == 256 ? DSV3_W_Q8_0 : type; /* wk_b: dn columns */
                 tweight wkvb = {0}, wkb = {0}, wvb = {0};
                 if (split) {
@@ -846,11 +849,11 @@ static void test_mla_kv(inst *b1, inst *b3) {
     int n_cases = 0;
     for (int ti = 0; ti < 2; ti++)
         for (int split = 0; split < 2; split++)
-            for (int cfg = 0; cfg < 4; cfg++) {
+            for (int cfg = 0; cfg < 6; cfg++) {
                 const int type = ti ? DSV3_W_Q8_0 : DSV3_W_F16;
                 /* F16: 45 latent values (vector tails); Q8_0: two blocks */
                 const int nh = 3, dn = 16, dr = 8, dv = 24, kvl = ti ? 64 : 45;
-                const int n_tok = cfg & 1 ? 5 : 1, pos0 = cfg & 2 ? 10 : 0, n_ctx = pos0 + n_tok;
+                const int n_tok = cfg & 1 ? 5 : 1, pos0 = cfg >= 4 ? 300 : cfg & 2 ? 10 : 0, n_ctx = pos0 + n_tok;
                 const size_t rb = dsv3_kv_row_bytes(type, kvl);
                 tweight wkvb = {0}, wkb = {0}, wvb = {0};
                 if (split) {

@@ -2,8 +2,10 @@
  * backends/scalar/attention.c for the algebra), vectorized over the latent
  * and rope dimensions. (token, head) pairs are split over the threads in
  * contiguous ranges; each pair is computed by one thread, with an
- * arithmetic that depends only on its own inputs and position. The latent
- * cache may be F32, F16 or Q8_0 (kv_type), decoded in registers. */
+ * arithmetic that depends only on its own inputs and position. A thread
+ * attends its pairs in groups that read the cache together (mla_range).
+ * The latent cache may be F32, F16 or Q8_0 (kv_type), decoded in
+ * registers. */
 /* Only with the flags that CMake gives this directory (-mavx2 -mfma -mf16c);
  * without them the file is empty and the backend is not registered. */
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -35,7 +37,9 @@ AVX2_AI void dot4_f32(const float *a, const float *b0, const float *b1, const fl
         s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + i), s2);
         s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + i), s3);
     }
-    float r0 = hsum8(s0), r1 = hsum8(s1), r2 = hsum8(s2), r3 = hsum8(s3);
+    _Alignas(16) float r[4];
+    _mm_store_ps(r, hsum8x4(s0, s1, s2, s3));
+    float r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
     for (int j = i; j < len; j++) r0 += a[j] * b0[j];
     for (int j = i; j < len; j++) r1 += a[j] * b1[j];
     for (int j = i; j < len; j++) r2 += a[j] * b2[j];
@@ -142,7 +146,9 @@ AVX2_AI void dot4_kv(int type, const float *a, const uint8_t *b0, const uint8_t 
         s2 = _mm256_fmadd_ps(av, kv_load8(type, b2, i), s2);
         s3 = _mm256_fmadd_ps(av, kv_load8(type, b3, i), s3);
     }
-    float r0 = hsum8(s0), r1 = hsum8(s1), r2 = hsum8(s2), r3 = hsum8(s3);
+    _Alignas(16) float r[4];
+    _mm_store_ps(r, hsum8x4(s0, s1, s2, s3));
+    float r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
     for (int j = i; j < len; j++) r0 += a[j] * kv_load1(type, b0, j);
     for (int j = i; j < len; j++) r1 += a[j] * kv_load1(type, b1, j);
     for (int j = i; j < len; j++) r2 += a[j] * kv_load1(type, b2, j);
@@ -205,6 +211,41 @@ AVX2_AI void axpy_rows(int type, const uint8_t *rows, size_t ld, const float *w,
     }
 }
 
+/* Rows per pass of the register-held axpys below: each pass over the
+ * columns of these rows finds them in L1 (16 rows of a 512-wide f32 latent
+ * are 33 KiB), however long the cache. */
+#define AXPY_ROWS 16
+
+/* axpy_rows with the output held in registers, 64 columns at a time
+ * (len % 64 == 0): the same FMA for every element and row, p increasing.
+ * axpy_rows stores and reloads o after every 4 rows, which ties each 8
+ * columns to a chain of FMAs and store forwarding; here each register
+ * takes one FMA per row. */
+AVX2_AI void axpy_rows_reg(int type, const uint8_t *rows, size_t ld, const float *w, int n_rows, float *o, int len) {
+    const int step = len > 64 ? AXPY_ROWS : n_rows;
+    for (int p0 = 0; p0 < n_rows; p0 += step) {
+        const int p1 = n_rows - p0 < step ? n_rows : p0 + step;
+        for (int c0 = 0; c0 < len; c0 += 64) {
+            __m256 acc[8];
+            for (int j = 0; j < 8; j++) acc[j] = _mm256_loadu_ps(o + c0 + 8 * j);
+            const uint8_t *r = rows + (size_t)p0 * ld;
+            for (int p = p0; p < p1; p++, r += ld) {
+                const __m256 wv = _mm256_set1_ps(w[p]);
+                if (type == DSV3_W_Q8_0) {
+                    __m256 v[4];
+                    q8_block(r + (size_t)(c0 / 32) * 34, v);
+                    for (int j = 0; j < 4; j++) acc[j] = _mm256_fmadd_ps(v[j], wv, acc[j]);
+                    q8_block(r + (size_t)(c0 / 32 + 1) * 34, v);
+                    for (int j = 0; j < 4; j++) acc[4 + j] = _mm256_fmadd_ps(v[j], wv, acc[4 + j]);
+                } else {
+                    for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(kv_load8(type, r, c0 + 8 * j), wv, acc[j]);
+                }
+            }
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(o + c0 + 8 * j, acc[j]);
+        }
+    }
+}
+
 /* Rows [r0, r1) of a k_b / v_b up-projection against one f32 vector. With
  * an integer path for the type: x rounded to 8-bit blocks, then the
  * rounding error rounded the same way, and both rows run as two tokens of
@@ -239,13 +280,17 @@ AVX2_AI void dot2x4_kv(int type, const float *a, const float *b, const uint8_t *
     for (; i + 8 <= len; i += 8) {
         const __m256 av = _mm256_loadu_ps(a + i), bv = _mm256_loadu_ps(b + i);
         for (int j = 0; j < 4; j++) {
-            const __m256 r = kv_load8(type, c[j], i);
+            __m256 r = kv_load8(type, c[j], i);
+            IN_REG(r);
             sa[j] = _mm256_fmadd_ps(av, r, sa[j]);
             sb[j] = _mm256_fmadd_ps(bv, r, sb[j]);
         }
     }
+    _Alignas(16) float ha[4], hb[4];
+    _mm_store_ps(ha, hsum8x4(sa[0], sa[1], sa[2], sa[3]));
+    _mm_store_ps(hb, hsum8x4(sb[0], sb[1], sb[2], sb[3]));
     for (int j = 0; j < 4; j++) {
-        float ra = hsum8(sa[j]), rb = hsum8(sb[j]);
+        float ra = ha[j], rb = hb[j];
         for (int k = i; k < len; k++) ra += a[k] * kv_load1(type, c[j], k);
         for (int k = i; k < len; k++) rb += b[k] * kv_load1(type, c[j], k);
         oa[j] = ra;
@@ -271,7 +316,8 @@ AVX2_AI void axpy2_rows(int type, const uint8_t *rows, size_t ld, const float *w
         for (; i + 8 <= len; i += 8) {
             __m256 xa = _mm256_loadu_ps(oa + i), xb = _mm256_loadu_ps(ob + i);
             for (int j = 0; j < 4; j++) {
-                const __m256 r = kv_load8(type, c[j], i);
+                __m256 r = kv_load8(type, c[j], i);
+                IN_REG(r);
                 xa = _mm256_fmadd_ps(r, va[j], xa);
                 xb = _mm256_fmadd_ps(r, vb[j], xb);
             }
@@ -295,13 +341,76 @@ AVX2_AI void axpy2_rows(int type, const uint8_t *rows, size_t ld, const float *w
     }
 }
 
+/* The lane sums of dot_kv (cache rows, kv = 1) or dot_f32 (f32 rows) of
+ * a with 8 rows c[j] = b + j * ld, len % 8 == 0: each row gets the other
+ * functions' FMAs in their order, and 8 independent chains keep both FMA
+ * units busy (4 chains leave half of them waiting on the FMA latency). */
+AVX2_AI void dot8_lanes(int type, int kv, const float *a, const uint8_t *b, size_t ld, int len, __m256 s[8]) {
+    for (int j = 0; j < 8; j++) s[j] = _mm256_setzero_ps();
+    for (int i = 0; i < len; i += 8) {
+        const __m256 av = _mm256_loadu_ps(a + i);
+        for (int j = 0; j < 8; j++)
+            s[j] = _mm256_fmadd_ps(av, kv ? kv_load8(type, b + (size_t)j * ld, i) : load_f32x8(b + (size_t)j * ld + 4 * (size_t)i), s[j]);
+    }
+}
+
+/* axpy2_rows with both outputs in registers, 32 columns at a time (len %
+ * 32 == 0), as axpy_rows_reg does for one. */
+AVX2_AI void axpy2_rows_reg(int type, const uint8_t *rows, size_t ld, const float *wa, const float *wb, int n_rows,
+                            float *oa, float *ob, int len) {
+    const int step = len > 32 ? AXPY_ROWS : n_rows;
+    for (int p0 = 0; p0 < n_rows; p0 += step) {
+        const int p1 = n_rows - p0 < step ? n_rows : p0 + step;
+        for (int c0 = 0; c0 < len; c0 += 32) {
+            __m256 xa[4], xb[4];
+            for (int j = 0; j < 4; j++) {
+                xa[j] = _mm256_loadu_ps(oa + c0 + 8 * j);
+                xb[j] = _mm256_loadu_ps(ob + c0 + 8 * j);
+            }
+            const uint8_t *r = rows + (size_t)p0 * ld;
+            for (int p = p0; p < p1; p++, r += ld) {
+                const __m256 va = _mm256_set1_ps(wa[p]), vb = _mm256_set1_ps(wb[p]);
+                __m256 v[4];
+                if (type == DSV3_W_Q8_0) {
+                    q8_block(r + (size_t)(c0 / 32) * 34, v);
+                } else {
+                    for (int j = 0; j < 4; j++) {
+                        v[j] = kv_load8(type, r, c0 + 8 * j);
+                        IN_REG(v[j]);
+                    }
+                }
+                for (int j = 0; j < 4; j++) {
+                    xa[j] = _mm256_fmadd_ps(v[j], va, xa[j]);
+                    xb[j] = _mm256_fmadd_ps(v[j], vb, xb[j]);
+                }
+            }
+            for (int j = 0; j < 4; j++) {
+                _mm256_storeu_ps(oa + c0 + 8 * j, xa[j]);
+                _mm256_storeu_ps(ob + c0 + 8 * j, xb[j]);
+            }
+        }
+    }
+}
+
 /* The scores of one query for positions [p0, n_pos): latent dot plus rope
- * dot, times the softmax scale. */
+ * dot, times the softmax scale. Eight positions at a time where the
+ * lengths allow (the sums are those of the 4-at-a-time path). */
 AVX2_AI void scores_one(const dsv3_mla_args *a, int type, size_t ld, const float *q_lat, const float *q_pe, int p0,
                         int n_pos, float *score) {
     const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
     const int kvl = a->kvl, dr = a->dr;
     int p = p0;
+    if (!(kvl & 7) && !(dr & 7)) {
+        const __m256 sc = _mm256_set1_ps(a->scale);
+        for (; p + 8 <= n_pos; p += 8) {
+            __m256 s[8], r[8];
+            dot8_lanes(type, 1, q_lat, kv + (size_t)p * ld, ld, kvl, s);
+            dot8_lanes(DSV3_W_F32, 0, q_pe, (const uint8_t *)(const void *)(a->pe + (size_t)p * dr), sizeof(float) * (size_t)dr, dr, r);
+            const __m256 sv = _mm256_set_m128(hsum8x4(s[4], s[5], s[6], s[7]), hsum8x4(s[0], s[1], s[2], s[3]));
+            const __m256 rv = _mm256_set_m128(hsum8x4(r[4], r[5], r[6], r[7]), hsum8x4(r[0], r[1], r[2], r[3]));
+            _mm256_storeu_ps(score + p, _mm256_mul_ps(_mm256_add_ps(sv, rv), sc));
+        }
+    }
     for (; p + 4 <= n_pos; p += 4) {
         const uint8_t *c = kv + (size_t)p * ld;
         const float *k = a->pe + (size_t)p * dr;
@@ -314,13 +423,13 @@ AVX2_AI void scores_one(const dsv3_mla_args *a, int type, size_t ld, const float
         score[p] = (dot_kv(type, q_lat, kv + (size_t)p * ld, kvl) + dot_f32(q_pe, a->pe + (size_t)p * dr, dr)) * a->scale;
 }
 
-/* The scores of two queries for positions [0, n_pos) in groups of 4 (the
+/* The scores of two queries for positions [p0, n_pos) in groups of 4 (the
  * rest, fewer than 4, are left to scores_one). Returns where it stopped. */
 AVX2_AI int scores_two(const dsv3_mla_args *a, int type, size_t ld, const float *qa, const float *pa, const float *qb,
-                       const float *pb, int n_pos, float *sa, float *sb) {
+                       const float *pb, int p0, int n_pos, float *sa, float *sb) {
     const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
     const int kvl = a->kvl, dr = a->dr;
-    int p = 0;
+    int p = p0;
     for (; p + 4 <= n_pos; p += 4) {
         const uint8_t *c[4] = {kv + (size_t)p * ld, kv + (size_t)(p + 1) * ld, kv + (size_t)(p + 2) * ld,
                                kv + (size_t)(p + 3) * ld};
@@ -339,9 +448,17 @@ AVX2_AI int scores_two(const dsv3_mla_args *a, int type, size_t ld, const float 
 
 /* score[0, n_pos) <- softmax: max, exp, sum in 8 lanes, then the weights. */
 AVX2_AI void softmax_scores(float *score, int n_pos) {
-    float mx = -INFINITY;
+    /* the largest score, NaNs skipped (maxps keeps its second operand
+     * when one is NaN); a max is exact in any order (a +0/-0 tie gives the
+     * same exponentials) */
+    __m256 m8 = _mm256_set1_ps(-INFINITY);
     int p;
-    for (p = 0; p < n_pos; p++) mx = score[p] > mx ? score[p] : mx;
+    for (p = 0; p + 8 <= n_pos; p += 8) m8 = _mm256_max_ps(_mm256_loadu_ps(score + p), m8);
+    _Alignas(32) float ml[8];
+    _mm256_store_ps(ml, m8);
+    float mx = -INFINITY;
+    for (int j = 0; j < 8; j++) mx = ml[j] > mx ? ml[j] : mx;
+    for (; p < n_pos; p++) mx = score[p] > mx ? score[p] : mx;
     const __m256 mv = _mm256_set1_ps(mx);
     __m256 sv = _mm256_setzero_ps();
     for (p = 0; p + 8 <= n_pos; p += 8) {
@@ -362,10 +479,15 @@ AVX2_AI void softmax_scores(float *score, int n_pos) {
     for (; p < n_pos; p++) score[p] /= _mm256_cvtss_f32(sum);
 }
 
-/* Tokens of one head attended together: they read the same cache rows, so
- * two queries share each decoded row vector (a batched verify step then
- * costs little more than one token). */
-#define MLA_GROUP 4
+/* Queries attended together. In MLA every head of a token reads the same
+ * latent cache, so a group (consecutive (head, token) pairs: a decode
+ * step's heads, or a prompt's tokens of one head) passes over the cache
+ * together, MLA_CHUNK positions at a time, and two queries share each
+ * decoded row vector: the cache is read about twice per group instead of
+ * twice per query (a 4096-position V2-Lite-shaped cache is 9 MiB a layer,
+ * read 16 times over by one-query-at-a-time attention). */
+#define MLA_GROUP 8
+#define MLA_CHUNK 128 /* positions whose rows stay in L2 while the group reads them */
 
 /* Where one query of a group keeps its vectors: the latent query and
  * attended value (kvl each), then n_ctx scores. */
@@ -380,30 +502,33 @@ typedef struct mla_job {
     size_t slot_floats; /* floats of one slot                                */
 } mla_job;
 
+static inline int imin(int x, int y) { return x < y ? x : y; }
+
 /* Pairs [i0, i1) of the head-major order (pair i: head i / n_tok, token
- * i % n_tok), so that a thread's consecutive pairs of one head are the
- * tokens of that head, attended as groups of up to g (g = 1: one at a
- * time in the scratch a->scratch gives this thread). Every pair's output
- * is computed with the same arithmetic whatever the grouping, the split
- * over threads or the batch: it depends only on its own inputs and
- * position. The cache is read as `type` (a constant after inlining). */
+ * i % n_tok), attended as groups of up to g (g = 1: one at a time in the
+ * scratch a->scratch gives this thread). Every pair's output is computed
+ * with the same arithmetic whatever the grouping, the chunking, the split
+ * over threads or the batch: each score is one function of its query and
+ * cache row, and each attended value sums its rows in increasing position
+ * order. The cache is read as `type` (a constant after inlining). */
 AVX2_AI void mla_range(const dsv3_mla_args *a, avx2_rows_q8_fn q8, int type, const mla_slot *slots, int g, long i0,
                        long i1) {
     const int qd = a->dn + a->dr, hd = a->dn + a->dv, kvl = a->kvl;
     const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
     const size_t ld = type == DSV3_W_F32 ? sizeof(float) * (size_t)kvl : a->kv_row_bytes;
     for (long it = i0; it < i1;) {
-        const int h = (int)(it / a->n_tok), t0 = (int)(it % a->n_tok);
-        int ng = (int)(i1 - it);
-        if (ng > a->n_tok - t0) ng = a->n_tok - t0; /* the same head only */
-        if (ng > g) ng = g;
+        const int ng = (int)(i1 - it < g ? i1 - it : g);
         const float *qpe[MLA_GROUP];
-        int npos[MLA_GROUP];
+        int npos[MLA_GROUP], tok[MLA_GROUP], head[MLA_GROUP], maxpos = 0;
         /* the queries in latent space */
         for (int j = 0; j < ng; j++) {
-            const float *q = a->q + ((size_t)(t0 + j) * a->n_heads + h) * qd;
+            const int h = (int)((it + j) / a->n_tok), t = (int)((it + j) % a->n_tok);
+            const float *q = a->q + ((size_t)t * a->n_heads + h) * qd;
+            head[j] = h;
+            tok[j] = t;
             qpe[j] = q + a->dn;
-            npos[j] = a->pos0 + t0 + j + 1;
+            npos[j] = a->pos0 + t + 1;
+            if (npos[j] > maxpos) maxpos = npos[j];
             if (a->wk_b) {
                 attn_rows(q8, a->wk_b, (int64_t)h * kvl, (int64_t)(h + 1) * kvl, q, slots[j].q_lat);
             } else {
@@ -411,31 +536,57 @@ AVX2_AI void mla_range(const dsv3_mla_args *a, avx2_rows_q8_fn q8, int type, con
                 avx2_rows_axpy(a->wkv_b, (int64_t)h * hd, a->dn, q, slots[j].q_lat);
             }
         }
-        /* scores: pairs of queries (j even, j + 1) over the positions both
-         * see (the first one's), then each query's own rest */
-        for (int j = 0; j < ng; j++) {
-            int done = 0;
-            if (j + 1 < ng && !(j & 1))
-                done = scores_two(a, type, ld, slots[j].q_lat, qpe[j], slots[j + 1].q_lat, qpe[j + 1], npos[j],
-                                  slots[j].score, slots[j + 1].score);
-            else if (j & 1)
-                done = npos[j - 1] & ~3; /* as scores_two stopped for the pair */
-            scores_one(a, type, ld, slots[j].q_lat, qpe[j], done, npos[j], slots[j].score);
-            softmax_scores(slots[j].score, npos[j]);
-        }
-        /* the attended latents, in the same way, then the value up-projections */
-        for (int j = 0; j < ng; j++) memset(slots[j].o_lat, 0, sizeof(float) * (size_t)kvl);
-        for (int j = 0; j < ng; j++) {
-            int done = 0;
-            if (j + 1 < ng && !(j & 1)) {
-                done = npos[j];
-                axpy2_rows(type, kv, ld, slots[j].score, slots[j + 1].score, done, slots[j].o_lat, slots[j + 1].o_lat, kvl);
-            } else if (j & 1) {
-                done = npos[j - 1];
+        /* scores, a chunk of positions at a time: pairs of queries (j even,
+         * j + 1) over the positions both see, then each query's own rest */
+        for (int c0 = 0; c0 < maxpos; c0 += MLA_CHUNK) {
+            const int c1 = c0 + MLA_CHUNK;
+            for (int j = 0; j < ng; j += 2) {
+                int two = c0;
+                if (j + 1 < ng) {
+                    const int sh = imin(imin(npos[j], npos[j + 1]), c1);
+                    if (sh > c0)
+                        two = scores_two(a, type, ld, slots[j].q_lat, qpe[j], slots[j + 1].q_lat, qpe[j + 1], c0, sh,
+                                         slots[j].score, slots[j + 1].score);
+                }
+                for (int k = j; k < j + 2 && k < ng; k++) {
+                    const int e = imin(npos[k], c1);
+                    if (e > two) scores_one(a, type, ld, slots[k].q_lat, qpe[k], two, e, slots[k].score);
+                }
             }
-            axpy_rows(type, kv + (size_t)done * ld, ld, slots[j].score + done, npos[j] - done, slots[j].o_lat, kvl);
-            float *o = a->out + ((size_t)(t0 + j) * a->n_heads + h) * a->dv;
+        }
+        for (int j = 0; j < ng; j++) {
+            softmax_scores(slots[j].score, npos[j]);
+            memset(slots[j].o_lat, 0, sizeof(float) * (size_t)kvl);
+        }
+        /* the attended latents, in the same way */
+        for (int c0 = 0; c0 < maxpos; c0 += MLA_CHUNK) {
+            const int c1 = c0 + MLA_CHUNK;
+            for (int j = 0; j < ng; j += 2) {
+                int two = c0;
+                if (j + 1 < ng) {
+                    const int sh = imin(imin(npos[j], npos[j + 1]), c1);
+                    if (sh > c0) {
+                        const uint8_t *rows = kv + (size_t)c0 * ld;
+                        const float *wa = slots[j].score + c0, *wb = slots[j + 1].score + c0;
+                        if (kvl % 32) axpy2_rows(type, rows, ld, wa, wb, sh - c0, slots[j].o_lat, slots[j + 1].o_lat, kvl);
+                        else axpy2_rows_reg(type, rows, ld, wa, wb, sh - c0, slots[j].o_lat, slots[j + 1].o_lat, kvl);
+                        two = sh;
+                    }
+                }
+                for (int k = j; k < j + 2 && k < ng; k++) {
+                    const int e = imin(npos[k], c1);
+                    if (e <= two) continue;
+                    const uint8_t *rows = kv + (size_t)two * ld;
+                    if (kvl % 64) axpy_rows(type, rows, ld, slots[k].score + two, e - two, slots[k].o_lat, kvl);
+                    else axpy_rows_reg(type, rows, ld, slots[k].score + two, e - two, slots[k].o_lat, kvl);
+                }
+            }
+        }
+        /* the value up-projections */
+        for (int j = 0; j < ng; j++) {
+            float *o = a->out + ((size_t)tok[j] * a->n_heads + head[j]) * a->dv;
             const float *ol = slots[j].o_lat;
+            const int h = head[j];
             if (a->wk_b) attn_rows(q8, a->wv_b, (int64_t)h * a->dv, (int64_t)(h + 1) * a->dv, ol, o);
             else avx2_rows_f32(a->wkv_b, (int64_t)h * hd + a->dn, (int64_t)h * hd + a->dn + a->dv, &ol, 1, o, 0);
         }
@@ -471,13 +622,11 @@ static void mla_part(void *ctx, int ith, int nth) {
 void avx2_mla_attention(dsv3_backend *be, const dsv3_mla_args *a) {
     mla_job j = {a, avx2_q8_kernel(be), NULL, 0};
     dsv3_pool *pool = avx2_pool(be);
-    /* Group slots for a batch (a verify or prefill step), from the
-     * backend's reusable scratch; without them, one pair at a time. */
-    if (a->n_tok > 1) {
-        const size_t n_pos = (size_t)a->pos0 + (size_t)a->n_tok;
-        j.slot_floats = (2 * (size_t)a->kvl + n_pos + 15) & ~(size_t)15; /* 64-byte slots */
-        j.group = avx2_scratch_get(be, sizeof(float) * j.slot_floats * MLA_GROUP * (size_t)dsv3_pool_size(pool));
-    }
+    /* Group slots from the backend's reusable scratch; without them
+     * (out of memory), one pair at a time in a->scratch. */
+    const size_t n_pos = (size_t)a->pos0 + (size_t)a->n_tok;
+    j.slot_floats = (2 * (size_t)a->kvl + n_pos + 15) & ~(size_t)15; /* 64-byte slots */
+    j.group = avx2_scratch_get(be, sizeof(float) * j.slot_floats * MLA_GROUP * (size_t)dsv3_pool_size(pool));
     dsv3_pool_run(pool, mla_part, &j);
     avx2_scratch_put(be, j.group);
 }
