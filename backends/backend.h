@@ -28,6 +28,7 @@
 #define DSV3_BACKEND_V3 3 /* describe, auto_ok, load_done, status, placement;
                              weight roles; device, placement, budget params */
 #define DSV3_BACKEND_V4 4 /* route (router top-k in backend memory), moe_prepare */
+#define DSV3_BACKEND_V5 5 /* rank_i8 (the MTP draft head's ranking) */
 
 /* lib/ never passes more tokens than this to one op (longer steps are cut
  * into micro-batches), so backends may size stack arrays by it. */
@@ -302,11 +303,27 @@ typedef struct dsv3_backend_ops {
      * and weights in host memory for these args, 0 when it reads the
      * route op's picks in backend memory. NULL op: as if it returned 1. */
     int (*moe_prepare)(dsv3_backend *be, const dsv3_moe_args *a);
+
+    /* ---- DSV3_BACKEND_V5 ---- */
+    /* The row r of q (rows x cols int8, row-major) whose score
+     * (float)(q[r] . x) * scale[r] is highest, scanning r upwards and
+     * keeping the first of equal scores (a NaN score never wins; 0 when
+     * none is above -infinity). The dot products are exact int32 sums
+     * (cols <= 65536), so every backend returns the same row. All arrays
+     * are host memory: the speculative draft's int8 copy of the MTP head
+     * (lib/mtp_draft.c, whose dsv3_draft_rank_ref is the reference). */
+    int32_t (*rank_i8)(dsv3_backend *be, const int8_t *q, const float *scale, int32_t rows, int32_t cols,
+                       const int8_t *x);
 } dsv3_backend_ops;
 
 /* The host implementation of route for backends whose memory is the
  * host's (backends/cpu/route.c): lib/route.c's route_token per token. */
 void dsv3_cpu_route(dsv3_backend *be, const dsv3_route_args *a);
+
+/* rank_i8 for backends without a kernel of their own (backends/cpu/
+ * rank_i8.c): lib/'s reference loop, on host arrays. */
+int32_t dsv3_cpu_rank_i8(dsv3_backend *be, const int8_t *q, const float *scale, int32_t rows, int32_t cols,
+                         const int8_t *x);
 
 /* Registry (backends/registry.c). */
 int dsv3_backend_count(void);

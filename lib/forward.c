@@ -292,5 +292,5 @@ int32_t dsv3_forward_mtp_draft(dsv3_session *s, int32_t next_id) {
     layer(s, il, pos0, 1);
     m->ops->rmsnorm(m->be, s->b.x, H, &L->head_norm, s->b.xn, H, 1, H, c->rms_norm_eps);
     m->ops->to_host(m->be, s->draft.x, s->b.xn, sizeof(float) * (size_t)H);
-    return dsv3_draft_head_argmax(&s->draft);
+    return dsv3_draft_head_argmax(&s->draft, m->ops, m->be);
 }

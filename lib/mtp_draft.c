@@ -6,15 +6,6 @@
 #include "mtp_draft.h"
 #include "wtype.h"
 
-/* x86-64 with GCC or Clang: an AVX2 version of the dot products, chosen at
- * run time (the library itself is built for baseline x86-64). */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define DRAFT_AVX2 1
-#else
-#define DRAFT_AVX2 0
-#endif
-
 /* Row r of w as floats (one switch per row: the copy is made while the
  * prompt runs, and should not cost more than a few prompt tokens). */
 static void row_f32(const dsv3_weight *w, int64_t r, float *dst) {
@@ -96,65 +87,25 @@ static int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
     return s;
 }
 
-#if DRAFT_AVX2
-/* sums[r] for rows [r0, r0 + 4) of q, 32 columns per step: |x| times w
- * with x's sign (maddubs, whose pair sums stay below 2 * 127^2 < 2^15),
- * widened to int32 (madd with ones). The same integers as dot_i8. */
-__attribute__((target("avx2"))) static void dots4_avx2(const int8_t *q, int32_t cols, const int8_t *x, int32_t *sums) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc[4];
-    for (int j = 0; j < 4; j++) acc[j] = _mm256_setzero_si256();
-    int32_t c = 0;
-    for (; c + 32 <= cols; c += 32) {
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x + c));
-        const __m256i ax = _mm256_sign_epi8(xv, xv);
-        for (int j = 0; j < 4; j++) {
-            const __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)(q + (size_t)j * (size_t)cols + c));
-            const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv, xv));
-            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(p, ones));
-        }
-    }
-    for (int j = 0; j < 4; j++) {
-        __m128i v = _mm_add_epi32(_mm256_castsi256_si128(acc[j]), _mm256_extracti128_si256(acc[j], 1));
-        v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
-        v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
-        sums[j] = _mm_cvtsi128_si32(v) + dot_i8(q + (size_t)j * (size_t)cols + c, x + c, cols - c);
-    }
-}
-
-/* A read of the compiler runtime's CPU description, set up at load. */
-static int have_avx2(void) { return __builtin_cpu_supports("avx2") ? 1 : 0; }
-#endif
-
-int32_t dsv3_draft_head_argmax(dsv3_draft_head *d) {
-    /* The hidden state's scale multiplies every score alike: left out. */
-    if (round_row(d->x, d->cols, d->xq) == 0) return 0;
+int32_t dsv3_draft_rank_ref(const int8_t *q, const float *scale, int32_t rows, int32_t cols, const int8_t *x) {
     int32_t best = 0;
     float best_v = -INFINITY;
-    const size_t C = (size_t)d->cols;
-    int32_t r = 0;
-#if DRAFT_AVX2
-    if (have_avx2())
-        for (; r + 4 <= d->rows; r += 4) {
-            int32_t sums[4];
-            dots4_avx2(d->q + (size_t)r * C, d->cols, d->xq, sums);
-            for (int j = 0; j < 4; j++) {
-                const float v = (float)sums[j] * d->scale[r + j];
-                if (v > best_v) {
-                    best_v = v;
-                    best = r + j;
-                }
-            }
-        }
-#endif
-    for (; r < d->rows; r++) {
-        const float v = (float)dot_i8(d->q + (size_t)r * C, d->xq, d->cols) * d->scale[r];
+    for (int32_t r = 0; r < rows; r++) {
+        const float v = (float)dot_i8(q + (size_t)r * (size_t)cols, x, cols) * scale[r];
         if (v > best_v) {
             best_v = v;
             best = r;
         }
     }
     return best;
+}
+
+int32_t dsv3_draft_head_argmax(dsv3_draft_head *d, const dsv3_backend_ops *ops, dsv3_backend *be) {
+    /* The hidden state's scale multiplies every score alike: left out. */
+    if (round_row(d->x, d->cols, d->xq) == 0) return 0;
+    if (ops && ops->version >= DSV3_BACKEND_V5 && ops->rank_i8)
+        return ops->rank_i8(be, d->q, d->scale, d->rows, d->cols, d->xq);
+    return dsv3_draft_rank_ref(d->q, d->scale, d->rows, d->cols, d->xq);
 }
 
 int32_t dsv3_draft_argmax_f32(const float *v, int32_t n) {

@@ -34,8 +34,15 @@ int dsv3_draft_head_init(dsv3_draft_head *d, const dsv3_weight *w);
 void dsv3_draft_head_free(dsv3_draft_head *d);
 
 /* The token whose integer score for d->x is highest (lowest id on ties);
- * 0 when d->x has no finite non-zero value. */
-int32_t dsv3_draft_head_argmax(dsv3_draft_head *d);
+ * 0 when d->x has no finite non-zero value. The scores are ranked by the
+ * backend's rank_i8 op (ops may be NULL, or older than DSV3_BACKEND_V5:
+ * the reference loop below ranks them; every backend gives its row). */
+int32_t dsv3_draft_head_argmax(dsv3_draft_head *d, const dsv3_backend_ops *ops, dsv3_backend *be);
+
+/* The reference ranking (the rank_i8 op's definition in backend.h): the
+ * row r of q whose (float)(q[r] . x) * scale[r] is highest, the first on
+ * ties, 0 when none is above -infinity. */
+int32_t dsv3_draft_rank_ref(const int8_t *q, const float *scale, int32_t rows, int32_t cols, const int8_t *x);
 
 /* The index of the largest of v[0..n) (lowest on ties; NaN never wins):
  * the draft from exact logits. */

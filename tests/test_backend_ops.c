@@ -42,6 +42,10 @@
  *            Ids equal; weights the host's bits on the CPU backends, within
  *            1e-6 relative on a device (its exp against expf); a batch
  *            gives every token the bits it gets alone.
+ *   rank_i8  (V5, every backend, scalar included) the row lib/mtp_draft.c's
+ *            reference loop picks, for widths below, at and past the
+ *            vector steps, negative scales and exact ties (equal rows: the
+ *            first wins);
  *   threads  1 thread and 3 threads give the same bits (memcmp), every op
  *            (a device backend: a second run on the same instance).
  *   batch    a matmul of n tokens gives the bits of n matmuls of one token,
@@ -81,6 +85,7 @@
 #include "backend.h"
 #include "config.h"
 #include "dsv3.h"
+#include "mtp_draft.h"
 #include "quants/quants.h"
 #include "route.h"
 #include "wtype.h"
@@ -1291,6 +1296,41 @@ static const dsv3_backend_ops *named_or_skip(const char *name) {
 /* DSV3_TEST_OPS=matmul,elementwise,mla,kv,moe,route,hybrid runs only those groups
  * (a quicker look at a slow device; the inputs then differ from a full run,
  * the random stream being shared). Unset: every group. */
+/* ---- rank_i8 ---------------------------------------------------------------- */
+
+static void test_rank_i8(inst *b1) {
+    const char *name = b1->ops->name;
+    if (b1->ops->version < DSV3_BACKEND_V5 || !b1->ops->rank_i8) {
+        CHECK(0, "%s: no rank_i8 op", name);
+        return;
+    }
+    static const int widths[] = {1, 31, 32, 100, 192, 4097};
+    static const int heights[] = {1, 3, 4, 257};
+    int n_cases = 0;
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (size_t hi = 0; hi < sizeof heights / sizeof heights[0]; hi++)
+            for (int ties = 0; ties < 2; ties++) {
+                const int cols = widths[wi], rows = heights[hi];
+                int8_t *q = xmalloc((size_t)rows * (size_t)cols), *x = xmalloc((size_t)cols);
+                float *sc = xmalloc(sizeof(float) * (size_t)rows);
+                for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++) q[i] = (int8_t)((int)(rnd32() % 255) - 127);
+                for (int c = 0; c < cols; c++) x[c] = (int8_t)((int)(rnd32() % 255) - 127);
+                for (int r = 0; r < rows; r++) sc[r] = unif(-1.0f, 1.0f);
+                if (ties) /* every row a copy of row 0 or 1, equal scales: ties everywhere */
+                    for (int r = 2; r < rows; r++) {
+                        memcpy(q + (size_t)r * (size_t)cols, q + (size_t)(r % 2) * (size_t)cols, (size_t)cols);
+                        sc[r] = sc[r % 2];
+                    }
+                const int32_t want = dsv3_draft_rank_ref(q, sc, rows, cols, x);
+                const int32_t got = b1->ops->rank_i8(b1->be, q, sc, rows, cols, x);
+                CHECK(got == want, "%s rank_i8 %dx%d ties %d: row %d, the reference's %d", name, rows, cols, ties, (int)got,
+                      (int)want);
+                n_cases++;
+                free(q); free(x); free(sc);
+            }
+    printf("  rank_i8: the reference's row, %d cases\n", n_cases);
+}
+
 static int group_on(const char *g) {
     const char *f = getenv("DSV3_TEST_OPS");
     if (!f || !*f) return 1;
@@ -1318,6 +1358,7 @@ static void test_backend(inst *ref, const dsv3_backend_ops *ops) {
     t[4] = now_s();
     if (group_on("moe")) test_moe(ref, &b1, &b3);
     if (group_on("route")) test_route(&b1);
+    if (group_on("rank")) test_rank_i8(&b1);
     t[5] = now_s();
     ops->free(b1.be);
     if (!dev) ops->free(b3.be);
@@ -1371,6 +1412,7 @@ int main(int argc, char **argv) {
         test_mla_kv(&ref, &s3);
         printf("backend scalar: route\n");
         test_route(&s3);
+        test_rank_i8(&s3);
         scalar->free(s3.be);
     }
     test_avx512_same_as_avx2();

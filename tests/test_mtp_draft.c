@@ -2,10 +2,12 @@
  * (lib/mtp_draft.c), on synthetic weights:
  *   - the rounding: every weight is within half a step (scale / 2) of
  *     q * scale, and each row's largest |q| is 127;
- *   - the ranking: dsv3_draft_head_argmax (its AVX2 path where the CPU has
- *     one) returns exactly the row with the highest q . xq * scale of a
- *     plain integer loop written here (the first on ties), for row counts
- *     and widths that are and are not multiples of the vector steps;
+ *   - the ranking: dsv3_draft_head_argmax returns exactly the row with the
+ *     highest q . xq * scale of a plain integer loop written here (the
+ *     first on ties), for row counts and widths that are and are not
+ *     multiples of the vector steps, through lib/'s reference loop (no
+ *     backend) and through the rank_i8 op of every available CPU backend
+ *     (avx2's kernel where the CPU has it);
  *   - the draft is close to the exact head's choice: its exact score is at
  *     most the sum of the two rows' rounding-error bounds below the exact
  *     maximum (|w.x - q.xq*sw*sx| <= sx/2 |w|_1 + sw/2 |xq*sx|_1);
@@ -18,6 +20,29 @@
 #include <string.h>
 
 #include "mtp_draft.h"
+
+/* The CPU backends available here (rank_i8 takes host arrays), and NULL:
+ * the reference loop. */
+#define MAX_BE 8
+static const dsv3_backend_ops *be_ops[MAX_BE];
+static dsv3_backend *be_inst[MAX_BE];
+static int n_be;
+
+static void open_backends(void) {
+    be_ops[n_be++] = NULL;
+    for (int i = 0; i < dsv3_backend_count() && n_be < MAX_BE; i++) {
+        const dsv3_backend_ops *o = dsv3_backend_at(i);
+        if (!o->available() || (o->version >= DSV3_BACKEND_V3 && o->load_done)) continue; /* a device */
+        dsv3_backend_params p;
+        memset(&p, 0, sizeof p);
+        p.n_threads = 1;
+        dsv3_err e = {0, ""};
+        dsv3_backend *b = NULL;
+        if (o->init(&p, &b, &e) != 0) continue;
+        be_ops[n_be] = o;
+        be_inst[n_be++] = b;
+    }
+}
 
 static int failures;
 #define CHECK(c, ...)                           \
@@ -91,7 +116,7 @@ static void check_shape(int type, int rows, int cols) {
     for (int trial = 0; trial < 20; trial++) {
         for (int c = 0; c < cols; c++) x[c] = (float)(uniform() * 2 - 1);
         memcpy(d.x, x, sizeof(float) * (size_t)cols);
-        const int32_t got = dsv3_draft_head_argmax(&d);
+        const int32_t got = dsv3_draft_head_argmax(&d, NULL, NULL);
         /* the same integers, the same order of rows */
         float sx = 0;
         for (int c = 0; c < cols; c++) sx = fabsf(x[c]) > sx ? fabsf(x[c]) : sx;
@@ -117,15 +142,22 @@ static void check_shape(int type, int rows, int cols) {
         }
         CHECK(got == want, "type %d %dx%d trial %d: argmax %d, the integer scores' is %d", type, rows, cols, trial,
               (int)got, (int)want);
+        for (int b = 1; b < n_be; b++) {
+            const int32_t gb = dsv3_draft_head_argmax(&d, be_ops[b], be_inst[b]);
+            CHECK(gb == want, "%s: type %d %dx%d trial %d: argmax %d, the integer scores' is %d", be_ops[b]->name, type,
+                  rows, cols, trial, (int)gb, (int)want);
+        }
         CHECK(exact_got >= exact_max - bound_max - bound_got - 1e-4 * fabs(exact_max),
               "type %d %dx%d trial %d: draft's exact score %g, best %g, bounds %g + %g", type, rows, cols, trial,
               exact_got, exact_max, bound_max, bound_got);
     }
     /* no usable value: token 0 */
-    for (int c = 0; c < cols; c++) d.x[c] = 0;
-    CHECK(dsv3_draft_head_argmax(&d) == 0, "zero hidden state: not token 0");
-    for (int c = 0; c < cols; c++) d.x[c] = NAN;
-    CHECK(dsv3_draft_head_argmax(&d) == 0, "NaN hidden state: not token 0");
+    for (int b = 0; b < n_be; b++) {
+        for (int c = 0; c < cols; c++) d.x[c] = 0;
+        CHECK(dsv3_draft_head_argmax(&d, be_ops[b], be_inst[b]) == 0, "zero hidden state: not token 0");
+        for (int c = 0; c < cols; c++) d.x[c] = NAN;
+        CHECK(dsv3_draft_head_argmax(&d, be_ops[b], be_inst[b]) == 0, "NaN hidden state: not token 0");
+    }
     dsv3_draft_head_free(&d);
 done:
     free(wf);
@@ -134,6 +166,7 @@ done:
 }
 
 int main(void) {
+    open_backends();
     check_shape(DSV3_W_BF16, 4096, 192); /* the demo model's MTP head */
     check_shape(DSV3_W_F32, 1027, 200);  /* rows and a tail past the steps */
     check_shape(DSV3_W_BF16, 3, 31);     /* fewer rows than a step */
@@ -153,7 +186,12 @@ int main(void) {
     w.rows = 1 << 20;
     w.cols = 4096; /* 4 GiB of int8: refused before anything is read */
     CHECK(dsv3_draft_head_init(&d, &w) == 0 && !d.q, "a head above DSV3_DRAFT_HEAD_MAX_BYTES was taken");
+    for (int b = 1; b < n_be; b++) be_ops[b]->free(be_inst[b]);
     if (failures) fprintf(stderr, "%d failures\n", failures);
-    else printf("mtp_draft: ok\n");
+    else {
+        printf("mtp_draft: ok (reference loop");
+        for (int b = 1; b < n_be; b++) printf(", %s", be_ops[b]->name);
+        printf(")\n");
+    }
     return failures ? 1 : 0;
 }

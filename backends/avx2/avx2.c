@@ -142,7 +142,7 @@ void avx2_memcpy(dsv3_backend *be, void *dst, const void *src, size_t bytes) {
 }
 
 const dsv3_backend_ops dsv3_backend_avx2 = {
-    .version = DSV3_BACKEND_V4,
+    .version = DSV3_BACKEND_V5,
     .name = "avx2",
     .available = avx2_cpu_ok,
     .priority = 10,

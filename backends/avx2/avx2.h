@@ -139,9 +139,11 @@ int avx2_cpu_ok(void);
     .to_host = avx2_memcpy, .from_host = avx2_memcpy, .copy = avx2_memcpy, .matmul = avx2_matmul,                   \
     .rmsnorm = avx2_rmsnorm, .embed = avx2_embed, .rope = avx2_rope, .mla_attention = avx2_mla_attention,             \
     .swiglu = avx2_swiglu, .add = avx2_add, .moe_experts = avx2_moe_experts, .store_kv = dsv3_cpu_store_kv,         \
-    .route = dsv3_cpu_route
+    .route = dsv3_cpu_route, .rank_i8 = avx2_rank_i8
 
 /* ---- other ops ------------------------------------------------------------ */
+int32_t avx2_rank_i8(dsv3_backend *be, const int8_t *q, const float *scale, int32_t rows, int32_t cols,
+                     const int8_t *x);
 void avx2_rmsnorm(dsv3_backend *be, const float *x, int ldx, const dsv3_weight *g, float *y, int ldy, int n, int dim,
                   float eps);
 void avx2_embed(dsv3_backend *be, const dsv3_weight *table, const int32_t *ids, int n, float *y);

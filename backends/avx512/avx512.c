@@ -32,7 +32,7 @@ static int avx512_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_er
 }
 
 const dsv3_backend_ops dsv3_backend_avx512 = {
-    .version = DSV3_BACKEND_V4,
+    .version = DSV3_BACKEND_V5,
     .name = "avx512",
     .available = avx512_available,
     .priority = 20,

@@ -101,7 +101,7 @@ static void neon_memcpy(dsv3_backend *be, void *dst, const void *src, size_t byt
 }
 
 const dsv3_backend_ops dsv3_backend_neon = {
-    .version = DSV3_BACKEND_V4,
+    .version = DSV3_BACKEND_V5,
     .name = "neon",
     .available = neon_available,
     .priority = 10,
@@ -123,4 +123,5 @@ const dsv3_backend_ops dsv3_backend_neon = {
     .moe_experts = neon_moe_experts,
     .store_kv = dsv3_cpu_store_kv,
     .route = dsv3_cpu_route,
+    .rank_i8 = dsv3_cpu_rank_i8,
 };

@@ -52,7 +52,7 @@ static void scalar_memcpy(dsv3_backend *be, void *dst, const void *src, size_t b
 }
 
 const dsv3_backend_ops dsv3_backend_scalar = {
-    .version = DSV3_BACKEND_V4,
+    .version = DSV3_BACKEND_V5,
     .name = "scalar",
     .available = scalar_available,
     .priority = 0,
@@ -74,4 +74,5 @@ const dsv3_backend_ops dsv3_backend_scalar = {
     .moe_experts = scalar_moe_experts,
     .store_kv = dsv3_cpu_store_kv,
     .route = dsv3_cpu_route,
+    .rank_i8 = dsv3_cpu_rank_i8,
 };

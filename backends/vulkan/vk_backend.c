@@ -113,7 +113,7 @@ static int vt_placement(dsv3_backend *be, char *buf, size_t size) {
 static const char *vt_device_name(dsv3_backend *be) { return ((dsv3_vk *)be)->info->name; }
 
 const dsv3_backend_ops dsv3_backend_vulkan = {
-    .version = DSV3_BACKEND_V4,
+    .version = DSV3_BACKEND_V5,
     .name = "vulkan",
     .available = dsv3_vk_available,
     .priority = 100, /* above every CPU backend, but "auto" asks auto_ok() */
@@ -142,4 +142,5 @@ const dsv3_backend_ops dsv3_backend_vulkan = {
     .device_name = vt_device_name,
     .route = vt_route,
     .moe_prepare = vt_moe_prepare,
+    .rank_i8 = dsv3_cpu_rank_i8, /* the draft head is in host memory */
 };

@@ -126,12 +126,15 @@ profile = tempfile.mkdtemp(prefix="dsv3-chromium-")
 browser = None
 try:
     # the server's own greedy answer to the same conversation
-    # 256 tokens: long enough to be seen streaming (several partial states)
-    # even when the demo model decodes at ~1000 tok/s
+    # 800 tokens: long enough to be seen streaming (several partial states,
+    # each poll a DevTools round trip of a few ms) when the demo model
+    # decodes at several thousand tok/s (256 were seen as one partial state
+    # at 2,600 tok/s), and short enough that the second message still fits
+    # the 2048-token context
     st, ref = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": question}],
-                                              "temperature": 0, "max_tokens": 256})
+                                              "temperature": 0, "max_tokens": 800})
     want = ref["choices"][0]["message"]["content"]
-    url = "http://127.0.0.1:%d/?%s" % (s.port, urllib.parse.urlencode({"q": question, "max_tokens": 256, "temperature": 0}))
+    url = "http://127.0.0.1:%d/?%s" % (s.port, urllib.parse.urlencode({"q": question, "max_tokens": 800, "temperature": 0}))
     browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                 "--remote-debugging-port=0", "--user-data-dir=" + profile, "--window-size=1000,640",
                                 "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
