@@ -504,6 +504,50 @@ typedef struct mla_job {
 
 static inline int imin(int x, int y) { return x < y ? x : y; }
 
+/* The attended latents of two queries over positions [p0, p1), both in
+ * registers where the width allows; returns p1. */
+AVX2_AI int values_two(const dsv3_mla_args *a, int type, size_t ld, const mla_slot *sa, const mla_slot *sb, int p0, int p1) {
+    const uint8_t *rows = (const uint8_t *)(const void *)a->kv + (size_t)p0 * ld;
+    if (a->kvl % 32) axpy2_rows(type, rows, ld, sa->score + p0, sb->score + p0, p1 - p0, sa->o_lat, sb->o_lat, a->kvl);
+    else axpy2_rows_reg(type, rows, ld, sa->score + p0, sb->score + p0, p1 - p0, sa->o_lat, sb->o_lat, a->kvl);
+    return p1;
+}
+
+/* The attended latent of one query over positions [p0, p1). */
+AVX2_AI void values_one(const dsv3_mla_args *a, int type, size_t ld, const mla_slot *s, int p0, int p1) {
+    const uint8_t *rows = (const uint8_t *)(const void *)a->kv + (size_t)p0 * ld;
+    if (a->kvl % 64) axpy_rows(type, rows, ld, s->score + p0, p1 - p0, s->o_lat, a->kvl);
+    else axpy_rows_reg(type, rows, ld, s->score + p0, p1 - p0, s->o_lat, a->kvl);
+}
+
+/* One pass of a group of ng queries over the cache, MLA_CHUNK positions at
+ * a time: each pair of queries (j even, j + 1) over the positions both
+ * see, then each query's own rest. values = 0: the scores; 1: the
+ * attended latents (after the softmax). Every position of a query is
+ * visited once, in increasing order. */
+AVX2_AI void group_pass(const dsv3_mla_args *a, int type, size_t ld, const mla_slot *slots, const float *const *qpe,
+                        const int *npos, int ng, int maxpos, int values) {
+    for (int c0 = 0; c0 < maxpos; c0 += MLA_CHUNK) {
+        const int c1 = c0 + MLA_CHUNK;
+        for (int j = 0; j < ng; j += 2) {
+            int two = c0; /* where the pair stopped */
+            if (j + 1 < ng) {
+                const int sh = imin(imin(npos[j], npos[j + 1]), c1);
+                if (sh > c0)
+                    two = values ? values_two(a, type, ld, &slots[j], &slots[j + 1], c0, sh)
+                                 : scores_two(a, type, ld, slots[j].q_lat, qpe[j], slots[j + 1].q_lat, qpe[j + 1], c0,
+                                              sh, slots[j].score, slots[j + 1].score);
+            }
+            for (int k = j; k < j + 2 && k < ng; k++) {
+                const int e = imin(npos[k], c1);
+                if (e <= two) continue;
+                if (values) values_one(a, type, ld, &slots[k], two, e);
+                else scores_one(a, type, ld, slots[k].q_lat, qpe[k], two, e, slots[k].score);
+            }
+        }
+    }
+}
+
 /* Pairs [i0, i1) of the head-major order (pair i: head i / n_tok, token
  * i % n_tok), attended as groups of up to g (g = 1: one at a time in the
  * scratch a->scratch gives this thread). Every pair's output is computed
@@ -514,7 +558,6 @@ static inline int imin(int x, int y) { return x < y ? x : y; }
 AVX2_AI void mla_range(const dsv3_mla_args *a, avx2_rows_q8_fn q8, int type, const mla_slot *slots, int g, long i0,
                        long i1) {
     const int qd = a->dn + a->dr, hd = a->dn + a->dv, kvl = a->kvl;
-    const uint8_t *kv = (const uint8_t *)(const void *)a->kv;
     const size_t ld = type == DSV3_W_F32 ? sizeof(float) * (size_t)kvl : a->kv_row_bytes;
     for (long it = i0; it < i1;) {
         const int ng = (int)(i1 - it < g ? i1 - it : g);
@@ -536,52 +579,12 @@ AVX2_AI void mla_range(const dsv3_mla_args *a, avx2_rows_q8_fn q8, int type, con
                 avx2_rows_axpy(a->wkv_b, (int64_t)h * hd, a->dn, q, slots[j].q_lat);
             }
         }
-        /* scores, a chunk of positions at a time: pairs of queries (j even,
-         * j + 1) over the positions both see, then each query's own rest */
-        for (int c0 = 0; c0 < maxpos; c0 += MLA_CHUNK) {
-            const int c1 = c0 + MLA_CHUNK;
-            for (int j = 0; j < ng; j += 2) {
-                int two = c0;
-                if (j + 1 < ng) {
-                    const int sh = imin(imin(npos[j], npos[j + 1]), c1);
-                    if (sh > c0)
-                        two = scores_two(a, type, ld, slots[j].q_lat, qpe[j], slots[j + 1].q_lat, qpe[j + 1], c0, sh,
-                                         slots[j].score, slots[j + 1].score);
-                }
-                for (int k = j; k < j + 2 && k < ng; k++) {
-                    const int e = imin(npos[k], c1);
-                    if (e > two) scores_one(a, type, ld, slots[k].q_lat, qpe[k], two, e, slots[k].score);
-                }
-            }
-        }
+        group_pass(a, type, ld, slots, qpe, npos, ng, maxpos, 0);
         for (int j = 0; j < ng; j++) {
             softmax_scores(slots[j].score, npos[j]);
             memset(slots[j].o_lat, 0, sizeof(float) * (size_t)kvl);
         }
-        /* the attended latents, in the same way */
-        for (int c0 = 0; c0 < maxpos; c0 += MLA_CHUNK) {
-            const int c1 = c0 + MLA_CHUNK;
-            for (int j = 0; j < ng; j += 2) {
-                int two = c0;
-                if (j + 1 < ng) {
-                    const int sh = imin(imin(npos[j], npos[j + 1]), c1);
-                    if (sh > c0) {
-                        const uint8_t *rows = kv + (size_t)c0 * ld;
-                        const float *wa = slots[j].score + c0, *wb = slots[j + 1].score + c0;
-                        if (kvl % 32) axpy2_rows(type, rows, ld, wa, wb, sh - c0, slots[j].o_lat, slots[j + 1].o_lat, kvl);
-                        else axpy2_rows_reg(type, rows, ld, wa, wb, sh - c0, slots[j].o_lat, slots[j + 1].o_lat, kvl);
-                        two = sh;
-                    }
-                }
-                for (int k = j; k < j + 2 && k < ng; k++) {
-                    const int e = imin(npos[k], c1);
-                    if (e <= two) continue;
-                    const uint8_t *rows = kv + (size_t)two * ld;
-                    if (kvl % 64) axpy_rows(type, rows, ld, slots[k].score + two, e - two, slots[k].o_lat, kvl);
-                    else axpy_rows_reg(type, rows, ld, slots[k].score + two, e - two, slots[k].o_lat, kvl);
-                }
-            }
-        }
+        group_pass(a, type, ld, slots, qpe, npos, ng, maxpos, 1);
         /* the value up-projections */
         for (int j = 0; j < ng; j++) {
             float *o = a->out + ((size_t)tok[j] * a->n_heads + head[j]) * a->dv;
