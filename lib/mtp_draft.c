@@ -4,21 +4,7 @@
 #include <string.h>
 
 #include "mtp_draft.h"
-#include "wtype.h"
-
-/* Row r of w as floats (one switch per row: the copy is made while the
- * prompt runs, and should not cost more than a few prompt tokens). */
-static void row_f32(const dsv3_weight *w, int64_t r, float *dst) {
-    const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_stride;
-    const int64_t n = w->cols;
-    if (w->type == DSV3_W_F32) {
-        memcpy(dst, row, sizeof(float) * (size_t)n);
-    } else if (w->type == DSV3_W_F16) {
-        for (int64_t c = 0; c < n; c++) dst[c] = dsv3_f16_to_f32((uint16_t)(row[2 * c] | row[2 * c + 1] << 8));
-    } else {
-        for (int64_t c = 0; c < n; c++) dst[c] = dsv3_bf16_to_f32((uint16_t)(row[2 * c] | row[2 * c + 1] << 8));
-    }
-}
+#include "quants/quants.h"
 
 /* v[0..n) as int8 with max |v| at 127; returns the scale (0 when there is
  * no finite non-zero value: all zeros then). */
@@ -71,7 +57,7 @@ int dsv3_draft_head_init(dsv3_draft_head *d, const dsv3_weight *w) {
         return 0;
     }
     for (size_t r = 0; r < R; r++) {
-        row_f32(w, (int64_t)r, d->x);
+        dsv3_dequantize_row(w->type, (const uint8_t *)w->data + r * w->row_stride, d->x, (int64_t)C);
         d->scale[r] = round_row(d->x, (int32_t)C, d->q + r * C);
     }
     d->rows = (int32_t)R;

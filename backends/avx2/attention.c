@@ -341,16 +341,16 @@ AVX2_AI void axpy2_rows(int type, const uint8_t *rows, size_t ld, const float *w
     }
 }
 
-/* The lane sums of dot_kv (cache rows, kv = 1) or dot_f32 (f32 rows) of
- * a with 8 rows c[j] = b + j * ld, len % 8 == 0: each row gets the other
- * functions' FMAs in their order, and 8 independent chains keep both FMA
- * units busy (4 chains leave half of them waiting on the FMA latency). */
-AVX2_AI void dot8_lanes(int type, int kv, const float *a, const uint8_t *b, size_t ld, int len, __m256 s[8]) {
+/* The lane sums of dot_kv of a with 8 rows c[j] = b + j * ld (cache rows,
+ * or f32 rows with type DSV3_W_F32), len % 8 == 0: each row gets dot_kv's
+ * FMAs in its order, and 8 independent chains keep both FMA units busy (4
+ * chains leave half of them waiting on the FMA latency). */
+AVX2_AI void dot8_lanes(int type, const float *a, const uint8_t *b, size_t ld, int len, __m256 s[8]) {
     for (int j = 0; j < 8; j++) s[j] = _mm256_setzero_ps();
     for (int i = 0; i < len; i += 8) {
         const __m256 av = _mm256_loadu_ps(a + i);
         for (int j = 0; j < 8; j++)
-            s[j] = _mm256_fmadd_ps(av, kv ? kv_load8(type, b + (size_t)j * ld, i) : load_f32x8(b + (size_t)j * ld + 4 * (size_t)i), s[j]);
+            s[j] = _mm256_fmadd_ps(av, kv_load8(type, b + (size_t)j * ld, i), s[j]);
     }
 }
 
@@ -404,8 +404,8 @@ AVX2_AI void scores_one(const dsv3_mla_args *a, int type, size_t ld, const float
         const __m256 sc = _mm256_set1_ps(a->scale);
         for (; p + 8 <= n_pos; p += 8) {
             __m256 s[8], r[8];
-            dot8_lanes(type, 1, q_lat, kv + (size_t)p * ld, ld, kvl, s);
-            dot8_lanes(DSV3_W_F32, 0, q_pe, (const uint8_t *)(const void *)(a->pe + (size_t)p * dr), sizeof(float) * (size_t)dr, dr, r);
+            dot8_lanes(type, q_lat, kv + (size_t)p * ld, ld, kvl, s);
+            dot8_lanes(DSV3_W_F32, q_pe, (const uint8_t *)(const void *)(a->pe + (size_t)p * dr), sizeof(float) * (size_t)dr, dr, r);
             const __m256 sv = _mm256_set_m128(hsum8x4(s[4], s[5], s[6], s[7]), hsum8x4(s[0], s[1], s[2], s[3]));
             const __m256 rv = _mm256_set_m128(hsum8x4(r[4], r[5], r[6], r[7]), hsum8x4(r[0], r[1], r[2], r[3]));
             _mm256_storeu_ps(score + p, _mm256_mul_ps(_mm256_add_ps(sv, rv), sc));
