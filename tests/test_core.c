@@ -31,7 +31,14 @@
  * median over positions of the per-position max-abs error must be <=
  * TOL_Q8_MED = 0.15 (avx2 measures 0.055 to 0.091) and the argmax equal
  * wherever the reference leads by >= 0.5; routing and greedy tokens are
- * reported, not judged. Performance is not measured here.
+ * reported, not judged. A flipped routing decision puts another state in
+ * the latent cache, so the positions after it follow another path and the
+ * list's error depends on where a flip falls (30 random lists through the
+ * Q8_0 checkpoint on avx512: median MTP error 0.085, above 0.15 for 1 of
+ * 30, for two different summation orders alike). So for these checkpoints
+ * the prefill and MTP errors are judged as the median over the token list
+ * and the fixture's q8_lists (4 more lists) of each list's median; the
+ * bound stays TOL_Q8_MED. Performance is not measured here.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -109,12 +116,27 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The median over positions of the per-position max-abs error. */
+static double pos_median(const float *got, const float *want, int T, int V) {
+    double pos[64];
+    for (int t = 0; t < T && t < 64; t++) pos[t] = max_abs(got + (size_t)t * V, want + (size_t)t * V, (size_t)V);
+    return median(pos, T < 64 ? T : 64);
+}
+
 /* Judges T rows of logits against the reference: max-abs for f32
- * activations, median per-position error and decisive argmaxes for q8. */
+ * activations, median per-position error and decisive argmaxes for q8,
+ * the error then combined with the other lists' (xs[0..nx), see the
+ * header) by their median. */
 static int judge(const char *what, const char *id, const float *got, const float *want, int T, int V, int q8,
-                 double *err_out) {
+                 double *err_out, const double *xs, int nx) {
     double pos[64], worst = 0;
     int bad_argmax = 0;
+    if (T > 64) T = 64;
     for (int t = 0; t < T && t < 64; t++) {
         pos[t] = max_abs(got + (size_t)t * V, want + (size_t)t * V, (size_t)V);
         if (!(pos[t] <= worst)) worst = pos[t];
@@ -126,13 +148,24 @@ static int judge(const char *what, const char *id, const float *got, const float
         CHECK(worst <= TOL_F32, "%s: %s max abs error %.3g > %.3g", id, what, worst, TOL_F32);
         return worst <= TOL_F32;
     }
-    qsort(pos, (size_t)T, sizeof pos[0], cmp_double);
-    double med = T % 2 ? pos[T / 2] : 0.5 * (pos[T / 2 - 1] + pos[T / 2]);
-    *err_out = med;
-    CHECK(med <= TOL_Q8_MED, "%s: %s median per-position max abs error %.3g > %.3g", id, what, med, TOL_Q8_MED);
+    double med = median(pos, T), all[16];
+    int na = 1;
+    all[0] = med;
+    for (int i = 0; i < nx && na < 16; i++) all[na++] = xs[i];
+    const double m = median(all, na);
+    *err_out = m;
+    CHECK(m <= TOL_Q8_MED, "%s: %s median per-position max abs error %.3g (this token list %.3g, median of %d lists) > %.3g",
+          id, what, m, med, na, TOL_Q8_MED);
     CHECK(bad_argmax == 0, "%s: %s argmax differs at %d decisive positions", id, what, bad_argmax);
-    return med <= TOL_Q8_MED && !bad_argmax;
+    return m <= TOL_Q8_MED && !bad_argmax;
 }
+
+/* One of the fixture's q8_lists (x: its tokens; cx: this checkpoint's
+ * reference outputs for it): the median per-position error of the prefill
+ * logits, and of the MTP logits in one batch and token by token (-1 when
+ * the checkpoint has no MTP layer). */
+static void q8_list_errors(dsv3_model *m, const json_value *x, const json_value *cx, int V, double *e_pre,
+                           double *e_mtp, double *e_mtpi);
 
 static const char *g_fix, *g_work, *g_backend = "scalar";
 static int g_threads = 1;
@@ -146,6 +179,37 @@ static dsv3_session *open_session(dsv3_model *m, int record) {
     char err[512];
     if (dsv3_session_create(m, &sp, &s, err, sizeof err)) fatal("session:", err);
     return s;
+}
+
+static void q8_list_errors(dsv3_model *m, const json_value *x, const json_value *cx, int V, double *e_pre,
+                           double *e_mtp, double *e_mtpi) {
+    int T, Tm = 0;
+    int32_t *tok = json_ints(x, &T);
+    float *want = slurp_n(g_fix, json_get(cx, "logits")->str, sizeof(float) * (size_t)T * V);
+    float *got = malloc(sizeof(float) * (size_t)T * V);
+    dsv3_session *s = open_session(m, 0);
+    CHECK(dsv3_session_step(s, tok, T, got, DSV3_STEP_LOGITS_ALL) == 0, "q8 list: step: %s", dsv3_session_last_error(s));
+    *e_pre = pos_median(got, want, T, V);
+    *e_mtp = *e_mtpi = -1;
+    const json_value *mtp = json_get(cx, "mtp");
+    if (mtp) {
+        int32_t *nxt = json_ints(json_get(mtp, "input_ids"), &Tm);
+        float *mw = slurp_n(g_fix, json_get(mtp, "logits")->str, sizeof(float) * (size_t)T * V);
+        CHECK(Tm == T, "q8 list: %d MTP inputs for %d tokens", Tm, T);
+        CHECK(dsv3_session_mtp_step(s, nxt, T, got, DSV3_STEP_LOGITS_ALL) == 0, "q8 list: mtp step: %s",
+              dsv3_session_last_error(s));
+        *e_mtp = pos_median(got, mw, T, V);
+        CHECK(dsv3_session_reset(s) == 0, "q8 list: reset");
+        float *row = malloc(sizeof(float) * (size_t)V);
+        for (int t = 0; t < T; t++) {
+            CHECK(dsv3_session_step(s, tok + t, 1, row, 0) == 0, "q8 list: main %d", t);
+            CHECK(dsv3_session_mtp_step(s, nxt + t, 1, got + (size_t)t * V, 0) == 0, "q8 list: mtp %d", t);
+        }
+        *e_mtpi = pos_median(got, mw, T, V);
+        free(row); free(nxt); free(mw);
+    }
+    dsv3_session_free(s);
+    free(tok); free(want); free(got);
 }
 
 static void check_checkpoint(const json_value *man, const json_value *c) {
@@ -189,10 +253,22 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
     float *got = malloc(sizeof(float) * (size_t)T * V);
     double e1 = 0, e2 = 0, e3 = 0, werr = 0;
 
+    /* 0. q8: the other token lists' errors (see the header) */
+    double xpre[8], xmtp[8], xmtpi[8];
+    int nx = 0, nxm = 0;
+    const json_value *xl = json_get(man, "q8_lists"), *cx = json_get(c, "q8_lists");
+    if (q8 && xl && cx) {
+        CHECK(cx->n == xl->n, "%s: %zu q8_lists outputs for %zu lists", id, cx->n, xl->n);
+        for (size_t i = 0; i < cx->n && i < xl->n && nx < 8; i++, nx++) {
+            q8_list_errors(m, json_at(xl, i), json_at(cx, i), V, &xpre[nx], &xmtp[nx], &xmtpi[nx]);
+            if (xmtp[nx] >= 0) nxm++;
+        }
+    }
+
     /* 1. one prefill step, with routing */
     dsv3_session *s = open_session(m, 1);
     CHECK(dsv3_session_step(s, tok, T, got, DSV3_STEP_LOGITS_ALL) == 0, "%s: step: %s", id, dsv3_session_last_error(s));
-    judge("prefill", id, got, want, T, V, q8, &e1);
+    judge("prefill", id, got, want, T, V, q8, &e1, xpre, nx);
     const json_value *ro = json_get(c, "routing"), *rs = json_get(ro, "shape");
     int nl = (int)json_at(rs, 0)->i, k = (int)json_at(rs, 2)->i, same = 0, total = nl * T * k;
     int32_t *rid = slurp_n(g_fix, json_get(ro, "ids")->str, sizeof(int32_t) * (size_t)total);
@@ -217,11 +293,11 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
     CHECK(dsv3_session_reset(s) == 0, "%s: reset", id);
     for (int t = 0; t < T; t++)
         CHECK(dsv3_session_step(s, tok + t, 1, got + (size_t)t * V, 0) == 0, "%s: step %d", id, t);
-    judge("token-by-token", id, got, want, T, V, q8, &e2);
+    judge("token-by-token", id, got, want, T, V, q8, &e2, NULL, 0);
     int half = T / 2;
     CHECK(dsv3_session_rewind(s, half) == 0 && dsv3_session_position(s) == half, "%s: rewind", id);
     CHECK(dsv3_session_step(s, tok + half, T - half, got, DSV3_STEP_LOGITS_ALL) == 0, "%s: re-step", id);
-    judge("after rewind", id, got, want + (size_t)half * V, T - half, V, q8, &e3);
+    judge("after rewind", id, got, want + (size_t)half * V, T - half, V, q8, &e3, NULL, 0);
     dsv3_session_free(s);
 
     /* 4. greedy continuation (exact ids where activations are f32) */
@@ -239,7 +315,7 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
     dsv3_session_free(s);
     printf("  %-12s max|err| prefill %.2e  token-by-token %.2e  rewind %.2e%s  routing %d/%d  weights %.1e  "
            "greedy %d/%d\n",
-           id, e1, e2, e3, q8 ? " (median, q8 activations)" : "", same, total, werr, gsame, G);
+           id, e1, e2, e3, q8 ? " (median of the token lists' medians, q8 activations)" : "", same, total, werr, gsame, G);
 
     /* 5. MTP */
     const json_value *mtp = json_get(c, "mtp");
@@ -253,7 +329,7 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
         CHECK(argmax(got, V) == nxt[T - 1], "%s: main argmax %d, expected %d", id, argmax(got, V), nxt[T - 1]);
         CHECK(dsv3_session_mtp_step(s, nxt, T, got, DSV3_STEP_LOGITS_ALL) == 0, "%s: mtp step: %s", id,
               dsv3_session_last_error(s));
-        judge("MTP", id, got, mw, T, V, q8, &em);
+        judge("MTP", id, got, mw, T, V, q8, &em, xmtp, nxm);
         dsv3_session_free(s);
         s = open_session(m, 0);
         float *row = malloc(sizeof(float) * (size_t)V);
@@ -261,7 +337,7 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
             CHECK(dsv3_session_step(s, tok + t, 1, row, 0) == 0, "%s: main %d", id, t);
             CHECK(dsv3_session_mtp_step(s, nxt + t, 1, got + (size_t)t * V, 0) == 0, "%s: mtp %d", id, t);
         }
-        judge("incremental MTP", id, got, mw, T, V, q8, &emi);
+        judge("incremental MTP", id, got, mw, T, V, q8, &emi, xmtpi, nxm);
         printf("  %-12s MTP max|err| batch %.2e  incremental %.2e\n", "", em, emi);
         dsv3_session_free(s);
         free(row); free(nxt); free(mw);
