@@ -101,7 +101,10 @@ void avx2_dequant(int type, const uint8_t *src, float *dst, int64_t nb);
  * and IQ4_XS; q = round(x / d), d = max|x| / 127. */
 typedef struct avx2_q8_32 {
     float d;
-    float s; /* d * sum q: the activation sum that meets Q4_1 / Q5_1 mins */
+    union {
+        float s;   /* d * sum q: the activation sum that meets Q4_0/Q4_1/Q5_0/Q5_1 offsets */
+        int32_t c; /* Q8_0: -128 * sum q, which turns the dot of w + 128 (unsigned) with q into that of w */
+    };
     int8_t q[32];
 } avx2_q8_32;
 
