@@ -102,8 +102,9 @@ void avx2_dequant(int type, const uint8_t *src, float *dst, int64_t nb);
 typedef struct avx2_q8_32 {
     float d;
     union {
-        float s;   /* d * sum q: the activation sum that meets Q4_0/Q4_1/Q5_0/Q5_1 offsets */
-        int32_t c; /* Q8_0: -128 * sum q, which turns the dot of w + 128 (unsigned) with q into that of w */
+        float s;   /* d * sum q: the activation sum that meets Q4_1 / Q5_1 offsets */
+        int32_t c; /* where a block's integer dot starts: Q8_0 -128 * sum q (avx512 meets w + 128 with
+                    * q), Q4_0 -8 * sum q and Q5_0 -16 * sum q (their offsets) */
     };
     int8_t q[32];
 } avx2_q8_32;

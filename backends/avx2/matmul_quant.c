@@ -263,8 +263,12 @@ void avx2_q8_quantize(int type, const float *x, int64_t cols, void *dst) {
         for (int64_t i = 0; i < cols / 32; i++) {
             int sum;
             b[i].d = quant32(x + 32 * i, b[i].q, &sum);
-            if (type == DSV3_W_Q8_0) b[i].c = -128 * sum;
-            else b[i].s = b[i].d * (float)sum;
+            switch (type) { /* see avx2.h */
+            case DSV3_W_Q8_0: b[i].c = -128 * sum; break;
+            case DSV3_W_Q4_0: b[i].c = -8 * sum; break;
+            case DSV3_W_Q5_0: b[i].c = -16 * sum; break;
+            default: b[i].s = b[i].d * (float)sum; break;
+            }
         }
         return;
     }

@@ -297,32 +297,39 @@ AVX2_AI void rows_b32(int type, const dsv3_weight *w, int64_t r0, int64_t r1, co
 
 /* ---- Q8_0 by groups of 8 rows ------------------------------------------- */
 
-/* Q8_0's order: output (row r, token t) = sum over blocks b, in increasing
- * order, of fma(isum, d_w[r][b] * d_x[t][b], acc): one float accumulator,
- * isum the exact integer dot of the block. Eight rows are one vector,
- * lane i row i: the block's quants are transposed so that dword j of
- * every row shares a vector (T_j), and token t's dword j, broadcast, meets
- * all eight rows in one dot. The transposition is paid once per block of
- * the group and shared by every token of the register block; the scale
- * multiply, conversion and FMA are paid once per eight rows. Against the
- * per-row form (8 lanes of partial sums, two FMA chains, a horizontal sum)
- * that is 2.2x fewer multiply-pipe operations per value in prefill; decode
- * takes the same path, so a batch gives the bits of its tokens one at a
- * time, and avx2 and avx512 the same bits (exact integers, the same float
- * operations). */
+/* Q8_0, Q4_0 and Q5_0 by groups of 8 rows. Output (row r, token t) = the
+ * sum over blocks b, in increasing order, of fma(isum, d_w[r][b] *
+ * d_x[t][b], acc): one float accumulator, isum the exact integer dot of
+ * the block (Q4_0 / Q5_0: with the offset 8 / 16 taken out in integers).
+ * Eight rows are one vector, lane i row i: the block's quants are
+ * transposed so that dword j of every row shares a vector, and token t's
+ * dword j, broadcast, meets all eight rows in one dot. The transposition
+ * is paid once per block of the group and shared by every token of the
+ * register block; the scale multiply, conversion and FMA are paid once per
+ * eight rows. Against the per-row form (8 lanes of partial sums, two FMA
+ * chains, a horizontal sum, and for the offset types a scalar product per
+ * block and token) that is 2.2x (Q8_0) to 3x fewer multiply-pipe
+ * operations per value in prefill. Decode takes the same sums, so a batch
+ * gives the bits of its tokens one at a time, and avx2 and avx512 the same
+ * bits (exact integers, the same float operations). */
 
-/* The f16 scales at offset off of eight rows, as floats (lane i: row i);
- * gofs[i] = rw[i] - rw[0] (one gather, where eight inserts cost twice as
- * many operations), or all -1 when a byte offset does not fit 31 bits:
- * then eight loads. */
-AVX2_AI __m256 q8g_scales(const uint8_t *const *rw, __m256i gofs, size_t off) {
+AVX2_AI size_t q8g_bytes(int type) { return type == DSV3_W_Q8_0 ? 34 : type == DSV3_W_Q4_0 ? 18 : 22; }
+
+/* Dwords at offset off of eight rows (lane i: row i); gofs[i] = rw[i] -
+ * rw[0] (one gather, where eight inserts cost twice as many operations),
+ * or all -1 when a byte offset does not fit 31 bits: then eight loads. */
+AVX2_AI __m256i q8g_dwords(const uint8_t *const *rw, __m256i gofs, size_t off) {
     if (_mm256_testz_si256(gofs, _mm256_set1_epi32((int)0x80000000)) == 0) {
-        uint16_t h[8];
-        for (int i = 0; i < 8; i++) memcpy(&h[i], rw[i] + off, 2);
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h));
+        uint32_t h[8];
+        for (int i = 0; i < 8; i++) memcpy(&h[i], rw[i] + off, 4);
+        return _mm256_loadu_si256((const __m256i *)(const void *)h);
     }
-    const __m256i d = _mm256_i32gather_epi32((const int *)(const void *)(rw[0] + off), gofs, 1);
-    const __m256i lo = _mm256_and_si256(d, _mm256_set1_epi32(0xFFFF));
+    return _mm256_i32gather_epi32((const int *)(const void *)(rw[0] + off), gofs, 1);
+}
+
+/* The f16 scales at offset off of eight rows, as floats. */
+AVX2_AI __m256 q8g_scales(const uint8_t *const *rw, __m256i gofs, size_t off) {
+    const __m256i lo = _mm256_and_si256(q8g_dwords(rw, gofs, off), _mm256_set1_epi32(0xFFFF));
     const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, lo), 0x08);
     return _mm256_cvtph_ps(_mm256_castsi256_si128(p));
 }
@@ -341,10 +348,31 @@ AVX2_AI void q8g_transpose(const uint8_t *const *rw, size_t off, __m256i t[4]) {
     t[3] = _mm256_unpackhi_epi64(a1, a3);
 }
 
+/* Q5_0: the fifth bits of value dword j (values 4j..4j+3) of eight rows,
+ * from their qh words in lanes, as bytes 0 or 16. */
+AVX2_AI __m256i q5g_hbits(__m256i qh, int j) {
+    const __m256i b = _mm256_srli_epi32(qh, 4 * j);
+    const __m256i sp = _mm256_shuffle_epi8(b, _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0,
+                                                               4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
+    const __m256i pat = _mm256_set1_epi32(0x08040201);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(sp, pat), pat), _mm256_set1_epi8(0x10));
+}
+
 /* AVX2: acc + the dot of |w| (unsigned) with x signed as w, per dword
  * lane (vpmaddubsw's pairs of |w| * |x| <= 2 * 127 * 127 stay exact). */
 AVX2_AI __m256i q8g_dot(__m256i acc, __m256i aw, __m256i w, __m256i x) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1)));
+}
+
+/* acc + the dot of unsigned w with signed x, per dword lane (AVX2: pairs
+ * of w * x <= 2 * 255 * 127 would not stay exact; here w <= 31 or the
+ * AVX-512 form, which has no pairs). */
+AVX2_AI __m256i q8g_dot_u(__m256i acc, __m256i w, __m256i x) {
+#if Q8K_AVX512
+    return _mm256_dpbusd_epi32(acc, w, x);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
+#endif
 }
 
 /* Lane i to y[yo[i]], for the lanes that stand for a row (yo[i] >= 0). */
@@ -355,43 +383,60 @@ AVX2_AI void q8g_store(__m256 v, const int64_t *yo, float *y) {
         if (yo[i] >= 0) y[yo[i]] = tmp[i];
 }
 
-/* Eight rows rw[0..8) against tokens [0, nt) (nt a constant in each
- * instance): lane i to y[t * ldy + yo[i]] (yo[i] < 0: a lane that repeats
- * another row, not stored). */
-AVX2_AI void q8g_rows8(const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb, const void *const *xq, int nt,
-                       float *y, size_t ldy) {
+/* Where a block's integer sum starts: the activation block's c (-128, -8
+ * or -16 times sum q: the excess of w + 128 on AVX-512, the offset of
+ * Q4_0 / Q5_0), or 0 for AVX2's signed Q8_0 dots. */
+AVX2_AI __m256i q8g_start(int type, const q8_32 *x) {
+    return type == DSV3_W_Q8_0 && !Q8K_AVX512 ? _mm256_setzero_si256() : _mm256_set1_epi32(x->c);
+}
+
+/* Eight rows rw[0..8) of `type` against tokens [0, nt) (type and nt
+ * constants in each instance): lane i to y[t * ldy + yo[i]] (yo[i] < 0: a
+ * lane that repeats another row, not stored). */
+AVX2_AI void q8g_rows8(int type, const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb,
+                       const void *const *xq, int nt, float *y, size_t ldy) {
+    const size_t bb = q8g_bytes(type);
     __m256 acc[TB];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * 34;
+        const size_t off = (size_t)b * bb;
         for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + AVX2_PF, _MM_HINT_T0);
         __m256i s[TB];
-#if Q8K_AVX512
-        /* w + 128 (unsigned) meets q with one vpdpbusd per dword, the
-         * activation's -128 * sum q (c) starting the sum: no per-token
-         * sign operation */
-        for (int t = 0; t < nt; t++) s[t] = _mm256_set1_epi32(((const q8_32 *)xq[t] + b)->c);
-        for (int h = 0; h < 2; h++) {
-            __m256i w[4];
-            q8g_transpose(rw, off + 2 + 16 * (size_t)h, w);
-            for (int k = 0; k < 4; k++) w[k] = _mm256_xor_si256(w[k], _mm256_set1_epi8((char)0x80));
-            for (int t = 0; t < nt; t++) {
-                const uint8_t *xb = (const uint8_t *)((const q8_32 *)xq[t] + b)->q + 16 * h;
-                for (int k = 0; k < 4; k++) s[t] = _mm256_dpbusd_epi32(s[t], w[k], _mm256_set1_epi32((int)le32(xb + 4 * k)));
+        for (int t = 0; t < nt; t++) s[t] = q8g_start(type, (const q8_32 *)xq[t] + b);
+        if (type == DSV3_W_Q8_0) {
+            for (int h = 0; h < 2; h++) {
+                __m256i w[4], aw[4];
+                q8g_transpose(rw, off + 2 + 16 * (size_t)h, w);
+                /* AVX-512: w + 128 (unsigned) meets q with one vpdpbusd
+                 * per dword, no per-token sign operation */
+                for (int k = 0; k < 4; k++)
+                    aw[k] = Q8K_AVX512 ? _mm256_xor_si256(w[k], _mm256_set1_epi8((char)0x80)) : _mm256_abs_epi8(w[k]);
+                for (int t = 0; t < nt; t++) {
+                    const uint8_t *xb = (const uint8_t *)((const q8_32 *)xq[t] + b)->q + 16 * h;
+                    for (int k = 0; k < 4; k++) {
+                        const __m256i xv = _mm256_set1_epi32((int)le32(xb + 4 * k));
+                        s[t] = Q8K_AVX512 ? q8g_dot_u(s[t], aw[k], xv) : q8g_dot(s[t], aw[k], w[k], xv);
+                    }
+                }
+            }
+        } else {
+            /* Q4_0 / Q5_0: 16 bytes of nibbles, value dword k the low
+             * nibbles of dword k, value dword 4 + k the high ones */
+            __m256i raw[4];
+            q8g_transpose(rw, off + (type == DSV3_W_Q5_0 ? 6 : 2), raw);
+            const __m256i qh = type == DSV3_W_Q5_0 ? q8g_dwords(rw, gofs, off + 2) : _mm256_setzero_si256();
+            for (int h = 0; h < 2; h++) {
+                __m256i w[4];
+                for (int k = 0; k < 4; k++) {
+                    w[k] = _mm256_and_si256(h ? _mm256_srli_epi16(raw[k], 4) : raw[k], _mm256_set1_epi8(0x0F));
+                    if (type == DSV3_W_Q5_0) w[k] = _mm256_or_si256(w[k], q5g_hbits(qh, 4 * h + k));
+                }
+                for (int t = 0; t < nt; t++) {
+                    const uint8_t *xb = (const uint8_t *)((const q8_32 *)xq[t] + b)->q + 16 * h;
+                    for (int k = 0; k < 4; k++) s[t] = q8g_dot_u(s[t], w[k], _mm256_set1_epi32((int)le32(xb + 4 * k)));
+                }
             }
         }
-#else
-        for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            __m256i w[4], aw[4];
-            q8g_transpose(rw, off + 2 + 16 * (size_t)h, w);
-            for (int k = 0; k < 4; k++) aw[k] = _mm256_abs_epi8(w[k]);
-            for (int t = 0; t < nt; t++) {
-                const uint8_t *xb = (const uint8_t *)((const q8_32 *)xq[t] + b)->q + 16 * h;
-                for (int k = 0; k < 4; k++) s[t] = q8g_dot(s[t], aw[k], w[k], _mm256_set1_epi32((int)le32(xb + 4 * k)));
-            }
-        }
-#endif
         const __m256 dw = q8g_scales(rw, gofs, off);
         for (int t = 0; t < nt; t++)
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), scale_bcast(dw, &((const q8_32 *)xq[t] + b)->d), acc[t]);
@@ -413,34 +458,33 @@ AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
  * then summed by q8g_reduce8. The integers are exact either way, so this
  * gives the bits of q8g_rows8 with fewer operations when nothing shares
  * the transposition. */
-AVX2_AI void q8g_rows8_1(const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb, const void *const *xq,
-                         float *y) {
+AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb,
+                         const void *const *xq, float *y) {
+    const size_t bb = q8g_bytes(type);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * 34;
+        const size_t off = (size_t)b * bb;
         for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + AVX2_PF, _MM_HINT_T0);
         const q8_32 *x = (const q8_32 *)xq[0] + b;
         const __m256i xv = load256((const uint8_t *)x->q);
         __m256i v[8];
         for (int i = 0; i < 8; i++) {
-            const __m256i w = load256(rw[i] + off + 2);
-#if Q8K_AVX512
-            v[i] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)), xv);
-#else
-            v[i] = q8g_dot(_mm256_setzero_si256(), _mm256_abs_epi8(w), w, xv);
-#endif
+            if (type == DSV3_W_Q8_0) {
+                const __m256i w = load256(rw[i] + off + 2);
+                v[i] = Q8K_AVX512 ? q8g_dot_u(_mm256_setzero_si256(), _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)), xv)
+                                  : q8g_dot(_mm256_setzero_si256(), _mm256_abs_epi8(w), w, xv);
+            } else {
+                v[i] = q8g_dot_u(_mm256_setzero_si256(), b32_weights(type, rw[i] + off), xv);
+            }
         }
-        __m256i si = q8g_reduce8(v);
-#if Q8K_AVX512
-        si = _mm256_add_epi32(si, _mm256_set1_epi32(x->c));
-#endif
+        const __m256i si = _mm256_add_epi32(q8g_reduce8(v), q8g_start(type, x));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), scale_bcast(q8g_scales(rw, gofs, off), &x->d), acc);
     }
     q8g_store(acc, yo, y);
 }
 
-AVX2_NI void rows_q8_0_grouped(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
-                               size_t ldy) {
+AVX2_AI void rows_grouped(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
+                          size_t ldy) {
     const int64_t nb = w->cols / 32, q = (r1 - r0 + 7) / 8;
     const uint8_t *base = (const uint8_t *)w->data;
     /* Lane i of group k is row r0 + k + i * q: the range is cut into 8
@@ -457,24 +501,24 @@ AVX2_NI void rows_q8_0_grouped(const dsv3_weight *w, int64_t r0, int64_t r1, con
             const int64_t r = r0 + k + (int64_t)i * q;
             yo[i] = r < r1 ? r - r0 : -1;
             rw[i] = base + (size_t)(r < r1 ? r : r0 + k) * w->row_stride;
+            /* past 31 bits (a matrix over 2 GiB): q8g_dwords loads, not a gather */
             go[i] = rw[i] - rw[0] <= INT32_MAX ? (int32_t)(rw[i] - rw[0]) : -1;
         }
-        /* offsets past 31 bits (a matrix over 2 GiB): q8g_scales loads, not a gather */
         const __m256i gofs = _mm256_loadu_si256((const __m256i *)(const void *)go);
         for (int t0 = 0; t0 < n; t0 += TB) {
             const void *const *x = xq + t0;
             float *yt = y + (size_t)t0 * ldy;
             switch (n - t0 < TB ? n - t0 : TB) {
-            case 1: q8g_rows8_1(rw, gofs, yo, nb, x, yt); break;
-            case 2: q8g_rows8(rw, gofs, yo, nb, x, 2, yt, ldy); break;
-            case 3: q8g_rows8(rw, gofs, yo, nb, x, 3, yt, ldy); break;
+            case 1: q8g_rows8_1(type, rw, gofs, yo, nb, x, yt); break;
+            case 2: q8g_rows8(type, rw, gofs, yo, nb, x, 2, yt, ldy); break;
+            case 3: q8g_rows8(type, rw, gofs, yo, nb, x, 3, yt, ldy); break;
 #if TB == 8
-            case 4: q8g_rows8(rw, gofs, yo, nb, x, 4, yt, ldy); break;
-            case 5: q8g_rows8(rw, gofs, yo, nb, x, 5, yt, ldy); break;
-            case 6: q8g_rows8(rw, gofs, yo, nb, x, 6, yt, ldy); break;
-            case 7: q8g_rows8(rw, gofs, yo, nb, x, 7, yt, ldy); break;
+            case 4: q8g_rows8(type, rw, gofs, yo, nb, x, 4, yt, ldy); break;
+            case 5: q8g_rows8(type, rw, gofs, yo, nb, x, 5, yt, ldy); break;
+            case 6: q8g_rows8(type, rw, gofs, yo, nb, x, 6, yt, ldy); break;
+            case 7: q8g_rows8(type, rw, gofs, yo, nb, x, 7, yt, ldy); break;
 #endif
-            default: q8g_rows8(rw, gofs, yo, nb, x, TB, yt, ldy); break;
+            default: q8g_rows8(type, rw, gofs, yo, nb, x, TB, yt, ldy); break;
             }
         }
     }
@@ -695,9 +739,10 @@ AVX2_AI void rows_b256(int type, const dsv3_weight *w, int64_t r0, int64_t r1, c
                      size_t ldy) {                                                                                    \
         FN(TYPE, w, r0, r1, xq, n, y, ldy);                                                                           \
     }
-ROWS_FN(rows_q4_0, rows_b32, DSV3_W_Q4_0)
+ROWS_FN(rows_q8_0_grouped, rows_grouped, DSV3_W_Q8_0)
+ROWS_FN(rows_q4_0_grouped, rows_grouped, DSV3_W_Q4_0)
+ROWS_FN(rows_q5_0_grouped, rows_grouped, DSV3_W_Q5_0)
 ROWS_FN(rows_q4_1, rows_b32, DSV3_W_Q4_1)
-ROWS_FN(rows_q5_0, rows_b32, DSV3_W_Q5_0)
 ROWS_FN(rows_q5_1, rows_b32, DSV3_W_Q5_1)
 ROWS_FN(rows_iq4_nl, rows_b32, DSV3_W_IQ4_NL)
 ROWS_FN(rows_q2_k, rows_b256, DSV3_W_Q2_K)
@@ -717,9 +762,9 @@ AVX2_AI void q8_rows(const dsv3_weight *w, int64_t r0, int64_t r1, const void *c
         float *yt = y + (size_t)t0 * ldy;
         switch (w->type) {
         case DSV3_W_Q8_0: rows_q8_0_grouped(w, r0, r1, x, nt, yt, ldy); break;
-        case DSV3_W_Q4_0: rows_q4_0(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q4_0: rows_q4_0_grouped(w, r0, r1, x, nt, yt, ldy); break;
         case DSV3_W_Q4_1: rows_q4_1(w, r0, r1, x, nt, yt, ldy); break;
-        case DSV3_W_Q5_0: rows_q5_0(w, r0, r1, x, nt, yt, ldy); break;
+        case DSV3_W_Q5_0: rows_q5_0_grouped(w, r0, r1, x, nt, yt, ldy); break;
         case DSV3_W_Q5_1: rows_q5_1(w, r0, r1, x, nt, yt, ldy); break;
         case DSV3_W_IQ4_NL: rows_iq4_nl(w, r0, r1, x, nt, yt, ldy); break;
         case DSV3_W_Q2_K: rows_q2_k(w, r0, r1, x, nt, yt, ldy); break;
