@@ -137,7 +137,7 @@ static int judge(const char *what, const char *id, const float *got, const float
     double pos[64], worst = 0;
     int bad_argmax = 0;
     if (T > 64) T = 64;
-    for (int t = 0; t < T && t < 64; t++) {
+    for (int t = 0; t < T; t++) {
         pos[t] = max_abs(got + (size_t)t * V, want + (size_t)t * V, (size_t)V);
         if (!(pos[t] <= worst)) worst = pos[t];
         if (lead(want + (size_t)t * V, V) >= DECISIVE_GAP && argmax(got + (size_t)t * V, V) != argmax(want + (size_t)t * V, V))
@@ -160,13 +160,6 @@ static int judge(const char *what, const char *id, const float *got, const float
     return m <= TOL_Q8_MED && !bad_argmax;
 }
 
-/* One of the fixture's q8_lists (x: its tokens; cx: this checkpoint's
- * reference outputs for it): the median per-position error of the prefill
- * logits, and of the MTP logits in one batch and token by token (-1 when
- * the checkpoint has no MTP layer). */
-static void q8_list_errors(dsv3_model *m, const json_value *x, const json_value *cx, int V, double *e_pre,
-                           double *e_mtp, double *e_mtpi);
-
 static const char *g_fix, *g_work, *g_backend = "scalar";
 static int g_threads = 1;
 
@@ -181,6 +174,22 @@ static dsv3_session *open_session(dsv3_model *m, int record) {
     return s;
 }
 
+/* From a reset session: tok[t] through the main model, then nxt[t] through
+ * the MTP layer, one token at a time; out[t] = the MTP logits. */
+static void mtp_token_by_token(dsv3_session *s, const int32_t *tok, const int32_t *nxt, int T, int V, float *out,
+                               const char *id) {
+    float *row = malloc(sizeof(float) * (size_t)V);
+    for (int t = 0; t < T; t++) {
+        CHECK(dsv3_session_step(s, tok + t, 1, row, 0) == 0, "%s: main %d", id, t);
+        CHECK(dsv3_session_mtp_step(s, nxt + t, 1, out + (size_t)t * V, 0) == 0, "%s: mtp %d", id, t);
+    }
+    free(row);
+}
+
+/* One of the fixture's q8_lists (x: its tokens; cx: this checkpoint's
+ * reference outputs for it): the median per-position error of the prefill
+ * logits, and of the MTP logits in one batch and token by token (-1 when
+ * the checkpoint has no MTP layer). */
 static void q8_list_errors(dsv3_model *m, const json_value *x, const json_value *cx, int V, double *e_pre,
                            double *e_mtp, double *e_mtpi) {
     int T, Tm = 0;
@@ -200,13 +209,9 @@ static void q8_list_errors(dsv3_model *m, const json_value *x, const json_value 
               dsv3_session_last_error(s));
         *e_mtp = pos_median(got, mw, T, V);
         CHECK(dsv3_session_reset(s) == 0, "q8 list: reset");
-        float *row = malloc(sizeof(float) * (size_t)V);
-        for (int t = 0; t < T; t++) {
-            CHECK(dsv3_session_step(s, tok + t, 1, row, 0) == 0, "q8 list: main %d", t);
-            CHECK(dsv3_session_mtp_step(s, nxt + t, 1, got + (size_t)t * V, 0) == 0, "q8 list: mtp %d", t);
-        }
+        mtp_token_by_token(s, tok, nxt, T, V, got, "q8 list");
         *e_mtpi = pos_median(got, mw, T, V);
-        free(row); free(nxt); free(mw);
+        free(nxt); free(mw);
     }
     dsv3_session_free(s);
     free(tok); free(want); free(got);
@@ -332,15 +337,11 @@ static void check_checkpoint(const json_value *man, const json_value *c) {
         judge("MTP", id, got, mw, T, V, q8, &em, xmtp, nxm);
         dsv3_session_free(s);
         s = open_session(m, 0);
-        float *row = malloc(sizeof(float) * (size_t)V);
-        for (int t = 0; t < T; t++) {
-            CHECK(dsv3_session_step(s, tok + t, 1, row, 0) == 0, "%s: main %d", id, t);
-            CHECK(dsv3_session_mtp_step(s, nxt + t, 1, got + (size_t)t * V, 0) == 0, "%s: mtp %d", id, t);
-        }
+        mtp_token_by_token(s, tok, nxt, T, V, got, id);
         judge("incremental MTP", id, got, mw, T, V, q8, &emi, xmtpi, nxm);
         printf("  %-12s MTP max|err| batch %.2e  incremental %.2e\n", "", em, emi);
         dsv3_session_free(s);
-        free(row); free(nxt); free(mw);
+        free(nxt); free(mw);
     }
     free(tok); free(want); free(got); free(rid); free(rw); free(gid); free(gw); free(prompt); free(gen);
     dsv3_model_free(m);

@@ -11,14 +11,16 @@
  * activations with vpdpbusd, and int16 partial sums meet the sub-block
  * scales with vpdpwssd (multiply, pair-add and accumulate in one).
  *
- * Per output: the blocks in increasing order, one FMA per block (and one
- * for its mins) into 8 float lanes (32-value blocks: two sets of lanes,
- * even and odd blocks), then hsum8: independent of the thread count and of
- * the number of tokens. Weights are decoded in registers, 32 values at a
- * time, and each decoded chunk serves a block of up to 4 tokens; rows are
- * read one at a time (one sequential stream per thread), with a software
- * prefetch AVX2_PF bytes ahead: the hardware streamer alone kept too few
- * lines in flight (Q4_K from DRAM on one core: 12.7 -> 17.7 GB/s). */
+ * Per output, whatever the thread count and the number of tokens: Q8_0,
+ * Q4_0 and Q5_0 sum the blocks in increasing order, one FMA per block of
+ * the block's exact integer dot (8 rows at a time, see "groups of 8
+ * rows"); the other types put one FMA per block (and one for its mins)
+ * into 8 float lanes (32-value blocks: two sets of lanes, even and odd
+ * blocks), then hsum8. Weights are decoded in registers, and each decoded
+ * chunk serves a block of up to TB tokens; each row is read as one
+ * sequential stream with a software prefetch AVX2_PF bytes ahead: the
+ * hardware streamer alone kept too few lines in flight (Q4_K from DRAM on
+ * one core: 12.7 -> 17.7 GB/s). */
 #ifndef DSV3_AVX2_Q8_KERNELS_H
 #define DSV3_AVX2_Q8_KERNELS_H
 
@@ -162,19 +164,13 @@ AVX2_AI __m256i madd_acc(__m256i acc, __m256i p, __m256i sc) {
 #endif
 }
 
-/* Q4_0, Q4_1, Q5_0, Q5_1: unsigned quants q and an offset per block,
- * value = d * q + m (Q4_1 / Q5_1: m stored; Q4_0: m = -8d, Q5_0: -16d), so
- * that q meets x with vpmaddubsw directly (no sign trick) and m meets the
- * block's d_x * sum q_x. Q8_0 and IQ4_NL stay signed. */
-AVX2_AI int b32_has_min(int type) { return type != DSV3_W_Q8_0 && type != DSV3_W_IQ4_NL; }
+/* Q4_1, Q5_1: unsigned quants q and a stored offset m per block, value =
+ * d * q + m, so that q meets x with vpmaddubsw directly (no sign trick)
+ * and m meets the block's d_x * sum q_x. IQ4_NL stays signed. (Q8_0, Q4_0
+ * and Q5_0 go by groups of 8 rows, below; b32_weights serves them too.) */
+AVX2_AI int b32_has_min(int type) { return type == DSV3_W_Q4_1 || type == DSV3_W_Q5_1; }
 
-AVX2_AI float b32_min(int type, const uint8_t *blk, float d) {
-    switch (type) {
-    case DSV3_W_Q4_0: return -8.0f * d;
-    case DSV3_W_Q5_0: return -16.0f * d;
-    default: return f16_at(blk + 2); /* Q4_1, Q5_1 */
-    }
-}
+AVX2_AI float b32_min(const uint8_t *blk) { return f16_at(blk + 2); }
 
 
 /* The 32 quants of a block: signed (Q8_0, IQ4_NL) or unsigned 0..31. */
@@ -225,7 +221,7 @@ AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, cons
             if (2 * bb > 64) _mm_prefetch((const char *)blk + AVX2_PF + 64, _MM_HINT_T0);
             const __m256i w0 = b32_weights(type, blk), w1 = b32_weights(type, blk + bb);
             const float d0 = f16_at(blk), d1 = f16_at(blk + bb);
-            const float m0 = has_min ? b32_min(type, blk, d0) : 0.0f, m1 = has_min ? b32_min(type, blk + bb, d1) : 0.0f;
+            const float m0 = has_min ? b32_min(blk) : 0.0f, m1 = has_min ? b32_min(blk + bb) : 0.0f;
             const __m256 vd0 = _mm256_set1_ps(d0), vd1 = _mm256_set1_ps(d1);
             for (int t = 0; t < nt; t++) {
                 const q8_32 *x = (const q8_32 *)xq[t] + b;
@@ -238,7 +234,7 @@ AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, cons
         for (int i = 0; i < R; i++) {
             const uint8_t *blk = rw[i] + (size_t)b * bb;
             const __m256i w0 = b32_weights(type, blk);
-            const float d0 = f16_at(blk), m0 = has_min ? b32_min(type, blk, d0) : 0.0f;
+            const float d0 = f16_at(blk), m0 = has_min ? b32_min(blk) : 0.0f;
             for (int t = 0; t < nt; t++) {
                 const q8_32 *x = (const q8_32 *)xq[t] + b;
                 ae[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(b32_dot(type, w0, x)), _mm256_set1_ps(d0 * x->d), ae[i][t]);
@@ -249,16 +245,31 @@ AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, cons
         for (int t = 0; t < nt; t++) y[i][(size_t)t * ldy] = hsum8(_mm256_add_ps(ae[i][t], ao[i][t])) + mins[i][t];
 }
 
-/* The token counts between 4 and TB (each a constant in its instance). */
+/* CALL(A, N) for N = nt (1..TB), N a constant in each instance: the
+ * kernels' loops over tokens unroll and their sums stay in registers. */
 #if TB == 8
-#define TB8_CASES(ROW_FN)                                                                                              \
-    case 4: ROW_FN(type, rw, 1, nb, x, 4, yt, ldy); break;                                                             \
-    case 5: ROW_FN(type, rw, 1, nb, x, 5, yt, ldy); break;                                                             \
-    case 6: ROW_FN(type, rw, 1, nb, x, 6, yt, ldy); break;                                                             \
-    case 7: ROW_FN(type, rw, 1, nb, x, 7, yt, ldy); break;
+#define TB_SWITCH(nt, CALL, A)                                                                                         \
+    switch (nt) {                                                                                                      \
+    case 1: CALL(A, 1); break;                                                                                         \
+    case 2: CALL(A, 2); break;                                                                                         \
+    case 3: CALL(A, 3); break;                                                                                         \
+    case 4: CALL(A, 4); break;                                                                                         \
+    case 5: CALL(A, 5); break;                                                                                         \
+    case 6: CALL(A, 6); break;                                                                                         \
+    case 7: CALL(A, 7); break;                                                                                         \
+    default: CALL(A, 8); break;                                                                                        \
+    }
 #else
-#define TB8_CASES(ROW_FN)
+#define TB_SWITCH(nt, CALL, A)                                                                                         \
+    switch (nt) {                                                                                                      \
+    case 1: CALL(A, 1); break;                                                                                         \
+    case 2: CALL(A, 2); break;                                                                                         \
+    case 3: CALL(A, 3); break;                                                                                         \
+    default: CALL(A, 4); break;                                                                                        \
+    }
 #endif
+
+#define ROW1_CALL(ROW_FN, N) ROW_FN(type, rw, 1, nb, x, N, yt, ldy)
 
 /* Row pairs for decode, rows one at a time for prefill (as rows_b256). */
 #define ROWS_PAIRED(ROW_FN, BLOCK)                                                                                     \
@@ -280,13 +291,7 @@ AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, cons
         for (int t0 = 0; t0 < n; t0 += TB) {                                                                           \
             const void *const *x = xq + t0;                                                                            \
             float *yt[1] = {y + (size_t)(r - r0) + (size_t)t0 * ldy};                                                  \
-            switch (n - t0 < TB ? n - t0 : TB) {                                                                       \
-            case 1: ROW_FN(type, rw, 1, nb, x, 1, yt, ldy); break;                                                     \
-            case 2: ROW_FN(type, rw, 1, nb, x, 2, yt, ldy); break;                                                     \
-            case 3: ROW_FN(type, rw, 1, nb, x, 3, yt, ldy); break;                                                     \
-            TB8_CASES(ROW_FN)                                                                                          \
-            default: ROW_FN(type, rw, 1, nb, x, TB, yt, ldy); break;                                                   \
-            }                                                                                                          \
+            TB_SWITCH(n - t0 < TB ? n - t0 : TB, ROW1_CALL, ROW_FN)                                                    \
         }                                                                                                              \
     }
 
@@ -295,7 +300,7 @@ AVX2_AI void rows_b32(int type, const dsv3_weight *w, int64_t r0, int64_t r1, co
     ROWS_PAIRED(row_b32, 32)
 }
 
-/* ---- Q8_0 by groups of 8 rows ------------------------------------------- */
+/* ---- 3b. Q8_0, Q4_0, Q5_0: integer dots by groups of 8 rows ------------- */
 
 /* Q8_0, Q4_0 and Q5_0 by groups of 8 rows. Output (row r, token t) = the
  * sum over blocks b, in increasing order, of fma(isum, d_w[r][b] *
@@ -390,11 +395,55 @@ AVX2_AI __m256i q8g_start(int type, const q8_32 *x) {
     return type == DSV3_W_Q8_0 && !Q8K_AVX512 ? _mm256_setzero_si256() : _mm256_set1_epi32(x->c);
 }
 
+/* Lane i = the sum of the 8 lanes of v[i]: three rounds of pairwise
+ * sums, transposing as they go. */
+AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
+    const __m256i a01 = _mm256_hadd_epi32(v[0], v[1]), a23 = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i a45 = _mm256_hadd_epi32(v[4], v[5]), a67 = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i b0 = _mm256_hadd_epi32(a01, a23), b1 = _mm256_hadd_epi32(a45, a67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+}
+
+/* One token (decode): no transposition to share, so each row's dot is
+ * taken in 8 lanes as in the per-row form and the eight rows' lanes are
+ * then summed by q8g_reduce8. The integers are exact either way, so this
+ * gives the bits of q8g_rows8 with fewer operations when nothing shares
+ * the transposition. */
+AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb,
+                         const void *const *xq, float *y) {
+    const size_t bb = q8g_bytes(type);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * bb;
+        for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + AVX2_PF, _MM_HINT_T0);
+        const q8_32 *x = (const q8_32 *)xq[0] + b;
+        const __m256i xv = load256((const uint8_t *)x->q);
+        __m256i v[8];
+        for (int i = 0; i < 8; i++) {
+            if (type == DSV3_W_Q8_0) {
+                const __m256i w = load256(rw[i] + off + 2);
+                v[i] = Q8K_AVX512 ? q8g_dot_u(_mm256_setzero_si256(), _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)), xv)
+                                  : q8g_dot(_mm256_setzero_si256(), _mm256_abs_epi8(w), w, xv);
+            } else {
+                v[i] = q8g_dot_u(_mm256_setzero_si256(), b32_weights(type, rw[i] + off), xv);
+            }
+        }
+        const __m256i si = _mm256_add_epi32(q8g_reduce8(v), q8g_start(type, x));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), scale_bcast(q8g_scales(rw, gofs, off), &x->d), acc);
+    }
+    q8g_store(acc, yo, y);
+}
+
 /* Eight rows rw[0..8) of `type` against tokens [0, nt) (type and nt
  * constants in each instance): lane i to y[t * ldy + yo[i]] (yo[i] < 0: a
- * lane that repeats another row, not stored). */
+ * lane that repeats another row, not stored). One token goes to
+ * q8g_rows8_1. */
 AVX2_AI void q8g_rows8(int type, const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb,
                        const void *const *xq, int nt, float *y, size_t ldy) {
+    if (nt == 1) {
+        q8g_rows8_1(type, rw, gofs, yo, nb, xq, y);
+        return;
+    }
     const size_t bb = q8g_bytes(type);
     __m256 acc[TB];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
@@ -444,44 +493,7 @@ AVX2_AI void q8g_rows8(int type, const uint8_t *const *rw, __m256i gofs, const i
     for (int t = 0; t < nt; t++) q8g_store(acc[t], yo, y + (size_t)t * ldy);
 }
 
-/* Lane i = the sum of the 8 lanes of v[i]: three rounds of pairwise
- * sums, transposing as they go. */
-AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
-    const __m256i a01 = _mm256_hadd_epi32(v[0], v[1]), a23 = _mm256_hadd_epi32(v[2], v[3]);
-    const __m256i a45 = _mm256_hadd_epi32(v[4], v[5]), a67 = _mm256_hadd_epi32(v[6], v[7]);
-    const __m256i b0 = _mm256_hadd_epi32(a01, a23), b1 = _mm256_hadd_epi32(a45, a67);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
-}
-
-/* One token (decode): no transposition to share, so each row's dot is
- * taken in 8 lanes as in the per-row form and the eight rows' lanes are
- * then summed by q8g_reduce8. The integers are exact either way, so this
- * gives the bits of q8g_rows8 with fewer operations when nothing shares
- * the transposition. */
-AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb,
-                         const void *const *xq, float *y) {
-    const size_t bb = q8g_bytes(type);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * bb;
-        for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + AVX2_PF, _MM_HINT_T0);
-        const q8_32 *x = (const q8_32 *)xq[0] + b;
-        const __m256i xv = load256((const uint8_t *)x->q);
-        __m256i v[8];
-        for (int i = 0; i < 8; i++) {
-            if (type == DSV3_W_Q8_0) {
-                const __m256i w = load256(rw[i] + off + 2);
-                v[i] = Q8K_AVX512 ? q8g_dot_u(_mm256_setzero_si256(), _mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)), xv)
-                                  : q8g_dot(_mm256_setzero_si256(), _mm256_abs_epi8(w), w, xv);
-            } else {
-                v[i] = q8g_dot_u(_mm256_setzero_si256(), b32_weights(type, rw[i] + off), xv);
-            }
-        }
-        const __m256i si = _mm256_add_epi32(q8g_reduce8(v), q8g_start(type, x));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), scale_bcast(q8g_scales(rw, gofs, off), &x->d), acc);
-    }
-    q8g_store(acc, yo, y);
-}
+#define GROUP_CALL(TYPE, N) q8g_rows8(TYPE, rw, gofs, yo, nb, x, N, yt, ldy)
 
 AVX2_AI void rows_grouped(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                           size_t ldy) {
@@ -508,18 +520,7 @@ AVX2_AI void rows_grouped(int type, const dsv3_weight *w, int64_t r0, int64_t r1
         for (int t0 = 0; t0 < n; t0 += TB) {
             const void *const *x = xq + t0;
             float *yt = y + (size_t)t0 * ldy;
-            switch (n - t0 < TB ? n - t0 : TB) {
-            case 1: q8g_rows8_1(type, rw, gofs, yo, nb, x, yt); break;
-            case 2: q8g_rows8(type, rw, gofs, yo, nb, x, 2, yt, ldy); break;
-            case 3: q8g_rows8(type, rw, gofs, yo, nb, x, 3, yt, ldy); break;
-#if TB == 8
-            case 4: q8g_rows8(type, rw, gofs, yo, nb, x, 4, yt, ldy); break;
-            case 5: q8g_rows8(type, rw, gofs, yo, nb, x, 5, yt, ldy); break;
-            case 6: q8g_rows8(type, rw, gofs, yo, nb, x, 6, yt, ldy); break;
-            case 7: q8g_rows8(type, rw, gofs, yo, nb, x, 7, yt, ldy); break;
-#endif
-            default: q8g_rows8(type, rw, gofs, yo, nb, x, TB, yt, ldy); break;
-            }
+            TB_SWITCH(n - t0 < TB ? n - t0 : TB, GROUP_CALL, type)
         }
     }
 }
