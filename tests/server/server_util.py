@@ -1,6 +1,7 @@
 """Start dsv3-server on 127.0.0.1 and talk to it with the standard library.
 
 Used by test_server.py, load.py and browser.py. Every wait is bounded."""
+import atexit
 import http.client
 import json
 import os
@@ -25,6 +26,8 @@ class Server:
 
     def __init__(self, binary, *args, env=None):
         self.log = tempfile.NamedTemporaryFile(prefix="dsv3-server-", suffix=".log", delete=False)
+        # read after stop() by some checks, so removed when the test ends
+        atexit.register(lambda p=self.log.name: os.path.exists(p) and os.unlink(p))
         e = dict(os.environ)
         e.pop("DSV3_API_KEY", None)
         if env:
