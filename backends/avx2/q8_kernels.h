@@ -771,7 +771,7 @@ AVX2_AI void k4g_rows8(const uint8_t *const *rw, const int64_t *yo, int64_t nb, 
         q8g_transpose(rw, off, hd); /* d | dmin, then the 12 scale bytes */
         k4g_scales(hd[1], hd[2], hd[3], sc, mn);
         __m256i s[TB], m[TB];
-        for (int t = 0; t < nt; t++) s[t] = m[t] = _mm256_setzero_si256();
+        for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             /* 32 bytes: chunk 2c in the low nibbles, chunk 2c + 1 in the high */
             __m256i raw[8];
@@ -786,19 +786,28 @@ AVX2_AI void k4g_rows8(const uint8_t *const *rw, const int64_t *yo, int64_t nb, 
                     const q8_256 *x = (const q8_256 *)xq[t] + b;
                     const uint8_t *xb = (const uint8_t *)x->q + 32 * j;
 #if Q8K_AVX512
+                    /* two chains: vpdpbusd's latency would serialize eight */
                     __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w[0], _mm256_set1_epi32((int)le32(xb)));
-                    for (int k = 1; k < 8; k++)
+                    __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w[1], _mm256_set1_epi32((int)le32(xb + 4)));
+                    for (int k = 2; k < 8; k += 2) {
                         p = _mm256_dpbusd_epi32(p, w[k], _mm256_set1_epi32((int)le32(xb + 4 * k)));
-                    s[t] = _mm256_add_epi32(s[t], _mm256_mullo_epi32(p, sc[j]));
+                        p1 = _mm256_dpbusd_epi32(p1, w[k + 1], _mm256_set1_epi32((int)le32(xb + 4 * k + 4)));
+                    }
+                    s[t] = _mm256_add_epi32(s[t], _mm256_mullo_epi32(_mm256_add_epi32(p, p1), sc[j]));
 #else
                     __m256i p = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32((int)le32(xb)));
                     for (int k = 1; k < 8; k++)
                         p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[k], _mm256_set1_epi32((int)le32(xb + 4 * k))));
                     s[t] = madd_acc(s[t], p, sc[j]);
 #endif
-                    m[t] = madd_acc(m[t], mn[j], _mm256_set1_epi32((int)le32((const uint8_t *)(x->bsum + 2 * j))));
                 }
             }
+        }
+        /* the mins after the quants: fewer sums live at once (no spills) */
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *bs = (const uint8_t *)((const q8_256 *)xq[t] + b)->bsum;
+            m[t] = _mm256_madd_epi16(mn[0], _mm256_set1_epi32((int)le32(bs)));
+            for (int j = 1; j < 8; j++) m[t] = madd_acc(m[t], mn[j], _mm256_set1_epi32((int)le32(bs + 4 * j)));
         }
         __m256 d, dm;
         k4g_dd(hd[0], &d, &dm);
