@@ -32,7 +32,7 @@
 
 /* lib/ never passes more tokens than this to one op (longer steps are cut
  * into micro-batches), so backends may size stack arrays by it. */
-#define DSV3_MAX_UBATCH 64
+#define DSV3_MAX_UBATCH 256
 
 /* Stored weight types. Values are internal (not ABI). The block types are
  * bit-exact with ggml's layouts (GGUF files are read as they are). */

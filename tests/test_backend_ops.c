@@ -533,7 +533,9 @@ static void test_matmul_case(inst *ref, inst *b1, inst *b3, int type, int64_t ro
 
 static void test_matmul(inst *ref, inst *b1, inst *b3) {
     static const int64_t rows_list[] = {1, 7, 33, 100};
-    static const int n_list[] = {1, 3, 5, 17, 64}; /* 5: avx2's chunked decode path */
+    /* 5: avx2's chunked decode path; DSV3_MAX_UBATCH: a full micro-batch
+     * (the stack buffers a backend sizes by it), once per type */
+    static const int n_list[] = {1, 3, 5, 17, 64, DSV3_MAX_UBATCH};
     /* A device backend (lavapipe in CI: a CPU running the shaders) gets the
      * same kinds of shapes, fewer and smaller: rows 1/7/33, the shorter
      * column counts, 64 tokens once per type. */
@@ -549,8 +551,9 @@ static void test_matmul(inst *ref, inst *b1, inst *b3) {
         const double t0 = now_s();
         for (int ir = 0; ir < n_rows; ir++)
             for (int ic = 0; ic < nc; ic++)
-                for (int in = 0; in < 5; in++) {
+                for (int in = 0; in < 6; in++) {
                     if (dev && (n_list[in] == 5 || (n_list[in] == 64 && (ir != 1 || ic != 0)))) continue;
+                    if (in == 5 && (dev || ir != 1 || ic != 0)) continue;
                     /* FP8: the real 128x128 blocks (partial at the edges), and a
                      * block width that is not a multiple of 8 */
                     const int br = type == DSV3_W_F8_E4M3 && (ic & 1) ? 5 : 128;
@@ -988,10 +991,10 @@ static dsv3_moe_args moe_args(inst *in, experts *xs, int n, int k, const float *
 static void test_moe(inst *ref, inst *b1, inst *b3) {
     const char *name = b1->ops->name;
     static const int types[] = {DSV3_W_F32, DSV3_W_BF16, DSV3_W_F8_E4M3, DSV3_W_Q8_0, DSV3_W_Q4_K, DSV3_W_Q6_K, DSV3_W_IQ2_XS};
-    static const int toks[] = {1, 7, 64};
+    static const int toks[] = {1, 7, 64, DSV3_MAX_UBATCH};
     /* A device backend (lavapipe in CI runs the shaders on the CPU): 1 and 7
      * tokens, and experts as small as the type allows. */
-    const int dev = b1->f32_act, n_toks = dev ? 2 : 3;
+    const int dev = b1->f32_act, n_toks = dev ? 2 : 4;
     static experts xs;
     for (int it = 0; it < 7; it++) {
         const int type = types[it];

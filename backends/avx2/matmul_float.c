@@ -31,7 +31,9 @@
 #define TMAX 3                /* tokens per microkernel                      */
 #define KC 512                /* columns per tile (a multiple of 256)        */
 #define AW 8                  /* floats of lane sums per output              */
-#define ACC_FLOATS 4096       /* lane sums of one row tile: RT * n * AW      */
+/* lane sums of one row tile, RT * n * AW: 4096 floats, or RMAX rows of a
+ * full micro-batch where that is more (the tile never has fewer rows) */
+#define ACC_FLOATS (RMAX * DSV3_MAX_UBATCH * AW > 4096 ? RMAX * DSV3_MAX_UBATCH * AW : 4096)
 #define RT_MAX 16             /* rows per prefill tile                       */
 #define TILE_FLOATS 4096      /* converted weights of one row tile           */
 #define AXPY_R 4              /* rows per step of W^T a                      */
