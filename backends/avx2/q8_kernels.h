@@ -13,8 +13,9 @@
  *
  * Per output, whatever the thread count and the number of tokens: Q8_0,
  * Q4_0 and Q5_0 sum the blocks in increasing order, one FMA per block of
- * the block's exact integer dot (8 rows at a time, see "groups of 8
- * rows"); the other types put one FMA per block (and one for its mins)
+ * the block's exact integer dot, and Q4_K two per super-block (its dot
+ * and its mins), 8 rows at a time (see "groups of 8 rows"); the other
+ * types put one FMA per block (and one for its mins)
  * into 8 float lanes (32-value blocks: two sets of lanes, even and odd
  * blocks), then hsum8. Weights are decoded in registers, and each decoded
  * chunk serves a block of up to TB tokens; each row is read as one
