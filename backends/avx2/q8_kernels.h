@@ -15,13 +15,12 @@
  * Q4_0 and Q5_0 sum the blocks in increasing order, one FMA per block of
  * the block's exact integer dot, and Q4_K two per super-block (its dot
  * and its mins), 8 rows at a time (see "groups of 8 rows"); the other
- * types put one FMA per block (and one for its mins)
- * into 8 float lanes (32-value blocks: two sets of lanes, even and odd
- * blocks), then hsum8. Weights are decoded in registers, and each decoded
- * chunk serves a block of up to TB tokens; each row is read as one
- * sequential stream with a software prefetch AVX2_PF bytes ahead: the
- * hardware streamer alone kept too few lines in flight (Q4_K from DRAM on
- * one core: 12.7 -> 17.7 GB/s). */
+ * types put one FMA per block (and one for its mins) into 8 float lanes
+ * (32-value blocks: two sets of lanes, even and odd blocks), then hsum8.
+ * Weights are decoded in registers, and each decoded chunk serves a block
+ * of up to TB tokens; each row is read as one sequential stream with a
+ * software prefetch AVX2_PF bytes ahead: the hardware streamer alone kept
+ * too few lines in flight (Q4_K from DRAM on one core: 12.7 -> 17.7 GB/s). */
 #ifndef DSV3_AVX2_Q8_KERNELS_H
 #define DSV3_AVX2_Q8_KERNELS_H
 
@@ -319,8 +318,6 @@ AVX2_AI void rows_b32(int type, const dsv3_weight *w, int64_t r0, int64_t r1, co
  * gives the bits of its tokens one at a time, and avx2 and avx512 the same
  * bits (exact integers, the same float operations). */
 
-AVX2_AI size_t q8g_bytes(int type) { return type == DSV3_W_Q8_0 ? 34 : type == DSV3_W_Q4_0 ? 18 : 22; }
-
 /* Dwords at offset off of eight rows (lane i: row i); gofs[i] = rw[i] -
  * rw[0] (one gather, where eight inserts cost twice as many operations),
  * or all -1 when a byte offset does not fit 31 bits: then eight loads. */
@@ -421,7 +418,7 @@ AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
  * the transposition. */
 AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb,
                          const void *const *xq, float *y) {
-    const size_t bb = q8g_bytes(type);
+    const size_t bb = dsv3_b32_bytes(type);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)b * bb;
@@ -454,7 +451,7 @@ AVX2_AI void q8g_rows8(int type, const uint8_t *const *rw, __m256i gofs, const i
         q8g_rows8_1(type, rw, gofs, yo, nb, xq, y);
         return;
     }
-    const size_t bb = q8g_bytes(type);
+    const size_t bb = dsv3_b32_bytes(type);
     __m256 acc[TB];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -774,9 +771,9 @@ AVX2_AI void k4g_rows8(const uint8_t *const *rw, const int64_t *yo, int64_t nb, 
     __m256 acc[TB];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * 144;
+        const size_t off = (size_t)b * sb_bytes(DSV3_W_Q4_K);
         for (int i = 0; i < 8; i++)
-            for (size_t o = 0; o < 144; o += 64) _mm_prefetch((const char *)rw[i] + off + AVX2_PF + o, _MM_HINT_T0);
+            for (size_t o = 0; o < sb_bytes(DSV3_W_Q4_K); o += 64) _mm_prefetch((const char *)rw[i] + off + AVX2_PF + o, _MM_HINT_T0);
         __m256i hd[4], sc[8], mn[8];
         q8g_transpose(rw, off, hd); /* d | dmin, then the 12 scale bytes */
         k4g_scales(hd[1], hd[2], hd[3], sc, mn);
