@@ -7,7 +7,7 @@ model (no ../shared needed):
   the acceptance and tokens per main step;
 * `dsv3 chat --mtp` from a pipe answers as `dsv3 chat` does;
 * `dsv3 bench --mtp --json` reports mtp_decode_tokens_per_s, mtp_acceptance,
-  mtp_tokens_per_step and mtp_identical (true);
+  mtp_tokens_per_step, mtp_identical (true) and mtp_verify_step_ratio;
 * --mtp-depth outside 1..8 is a usage error (exit 2).
 Speeds are printed, never checked.
 """
@@ -71,6 +71,8 @@ check(r.returncode == 0 and all(k in j for k in ("decode_tokens_per_s", "mtp_dec
       "bench --mtp --json has the MTP fields", r.stdout[-400:] + r.stderr[-400:])
 check(j.get("mtp_identical") is True, "bench --mtp: MTP decoding gave the plain tokens")
 check(0 < j.get("mtp_acceptance", 0) <= 1 and 1 <= j.get("mtp_tokens_per_step", 0) <= 2, "bench --mtp: acceptance in (0, 1]")
+check(j.get("mtp_verify_step_ratio", 0) > 0 and j.get("mtp_verify_tokens") == 2,
+      "bench --mtp: a verify-step cost ratio for 2 tokens")
 print("    bench:", {k: j[k] for k in j if k.startswith("mtp") or k == "decode_tokens_per_s"})
 
 r = run("run", "-m", model, "--tokens", TOKENS, "--mtp-depth", "9")

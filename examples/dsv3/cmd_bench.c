@@ -408,6 +408,31 @@ int cmd_bench(int argc, char **argv) {
     bw_measure(&bw);
     bw_free(&bw);
 
+    /* --mtp: what a verify step costs. One main-model step of depth + 1
+     * tokens with every row's logits (what MTP decoding runs per round)
+     * against a one-token step, both at the same position near the end of
+     * the decode above; the fastest of VERIFY_REPS each. */
+    enum { VERIFY_REPS = 12 };
+    const int n_verify = (mtp_depth ? mtp_depth : 1) + 1;
+    double verify_ratio = 0;
+    int32_t verify_pos = 0;
+    if (mtp && !rc && n_verify <= n_prompt && dsv3_session_position(s) >= n_verify) {
+        float *vl = malloc(sizeof(float) * (size_t)info.vocab_size * (size_t)n_verify);
+        double best[2] = {0, 0};
+        verify_pos = dsv3_session_position(s) - n_verify;
+        for (int r = 0; vl && !rc && r < VERIFY_REPS; r++)
+            for (int k = 0; k < 2 && !rc; k++) {
+                dsv3_session_rewind(s, verify_pos);
+                t0 = now_s();
+                rc = dsv3_session_step(s, tok, k ? n_verify : 1, vl, k ? DSV3_STEP_LOGITS_ALL : 0);
+                const double dt = now_s() - t0;
+                if (!r || dt < best[k]) best[k] = dt;
+            }
+        if (rc) fprintf(stderr, "dsv3 bench: %s\n", dsv3_session_last_error(s));
+        else if (vl && best[0] > 0) verify_ratio = best[1] / best[0];
+        free(vl);
+    }
+
     /* --mtp: the same greedy decoding through dsv3_generate, plainly and
      * with MTP drafts, on fresh sessions, alternating MTP_RUNS times; the
      * fastest run of each counts (on a shared machine a slow run measures
@@ -474,6 +499,9 @@ int cmd_bench(int argc, char **argv) {
                    "\"mtp_accepted\": %d, \"mtp_main_steps\": %d, \"mtp_identical\": %s",
                    prompt_src, mp1->mtp_depth, mp0->generate_tokens_per_s, mp1->generate_tokens_per_s, m_speed, m_acc, m_tps,
                    mp1->n_drafted, mp1->n_accepted, mp1->n_main_steps, mtp_same ? "true" : "false");
+        if (verify_ratio > 0)
+            printf(", \"mtp_verify_tokens\": %d, \"mtp_verify_position\": %d, \"mtp_verify_step_ratio\": %.3f", n_verify,
+                   (int)verify_pos, verify_ratio);
         printf("}\n");
     } else {
         printf("model           %s (%s, %s weights)\n", model, info.architecture, info.weight_dtype);
@@ -494,6 +522,9 @@ int cmd_bench(int argc, char **argv) {
                    "vs %.2f plain (x%.2f); same tokens: %s\n",
                    mp1->mtp_depth, prompt_src, mp1->n_accepted, mp1->n_drafted, 100.0 * m_acc, m_tps, mp1->generate_tokens_per_s,
                    mp0->generate_tokens_per_s, m_speed, mtp_same ? "yes" : "NO");
+        if (verify_ratio > 0)
+            printf("verify step     %d tokens with all logits cost %.2fx a one-token step (position %d)\n", n_verify,
+                   verify_ratio, (int)verify_pos);
     }
     free(tok);
     free(logits);
