@@ -128,12 +128,11 @@ AVX2_AI void q6_chunks(const uint8_t *ql, const uint8_t *qh, __m256i c[4]) {
 
 /* Tokens per register block: each decoded weight chunk serves TB tokens.
  * AVX-512's 32 vector registers hold 8 tokens' sums (prefill of K-quants
- * from cache: about 1.2x against 4); AVX2's 16 hold 4. */
-#if Q8K_AVX512
+ * from cache: about 1.2x against 4). AVX2's 16 do not, yet 8 tokens still
+ * beat 4 there, spills and all (2-core AMD EPYC, avx2 backend, from
+ * cache, 64 tokens: Q4_K 1.10x, Q5_0 1.15x, Q8_0 1.04x, the per-row types
+ * 1.01-1.06x; the Q4_K_M bench GGUF's prefill 1.11x). */
 #define TB 8
-#else
-#define TB 4
-#endif
 #define AVX2_PF 2048 /* software prefetch distance, bytes (best of 512..4096) */
 
 /* maddubs(|w|, sign(x, w)) summed to 8 int32 lanes: sum w*x exactly. */
@@ -247,7 +246,6 @@ AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, cons
 
 /* CALL(A, N) for N = nt (1..TB), N a constant in each instance: the
  * kernels' loops over tokens unroll and their sums stay in registers. */
-#if TB == 8
 #define TB_SWITCH(nt, CALL, A)                                                                                         \
     switch (nt) {                                                                                                      \
     case 1: CALL(A, 1); break;                                                                                         \
@@ -259,15 +257,6 @@ AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, cons
     case 7: CALL(A, 7); break;                                                                                         \
     default: CALL(A, 8); break;                                                                                        \
     }
-#else
-#define TB_SWITCH(nt, CALL, A)                                                                                         \
-    switch (nt) {                                                                                                      \
-    case 1: CALL(A, 1); break;                                                                                         \
-    case 2: CALL(A, 2); break;                                                                                         \
-    case 3: CALL(A, 3); break;                                                                                         \
-    default: CALL(A, 4); break;                                                                                        \
-    }
-#endif
 
 #define ROW1_CALL(ROW_FN, N) ROW_FN(type, rw, 1, nb, x, N, yt, ldy)
 
