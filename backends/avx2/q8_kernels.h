@@ -163,6 +163,15 @@ AVX2_AI __m256i madd_acc(__m256i acc, __m256i p, __m256i sc) {
 #endif
 }
 
+/* AVX2: the vpmaddubsw pairs of n transposed weight dwords w[k] (unsigned)
+ * against the token's dwords k of xb, broadcast, summed in int16. The
+ * caller bounds n * 2 * max w * 128 below 2^15, so the sums are exact. */
+AVX2_AI __m256i u8_pairs16(const __m256i *w, const uint8_t *xb, int n) {
+    __m256i p = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32((int)le32(xb)));
+    for (int k = 1; k < n; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[k], _mm256_set1_epi32((int)le32(xb + 4 * k))));
+    return p;
+}
+
 /* Q4_1, Q5_1: unsigned quants q and a stored offset m per block, value =
  * d * q + m, so that q meets x with vpmaddubsw directly (no sign trick)
  * and m meets the block's d_x * sum q_x. IQ4_NL stays signed. (Q8_0, Q4_0
@@ -245,7 +254,8 @@ AVX2_AI void row_b32(int type, const uint8_t *const *rw, int R, int64_t nb, cons
 }
 
 /* CALL(A, N) for N = nt (1..TB), N a constant in each instance: the
- * kernels' loops over tokens unroll and their sums stay in registers. */
+ * kernels' loops over tokens unroll (and on AVX-512 their sums stay in
+ * registers). */
 #define TB_SWITCH(nt, CALL, A)                                                                                         \
     switch (nt) {                                                                                                      \
     case 1: CALL(A, 1); break;                                                                                         \
@@ -485,10 +495,7 @@ AVX2_AI void q8g_rows8(int type, const uint8_t *const *rw, __m256i gofs, const i
                      * |x| <= 127: 4 * 2 * 31 * 127 < 2^15, exact), then one vpmaddwd:
                      * 5 multiply-pipe operations where q8g_dot_u spends 8 (from cache,
                      * 2-core AMD EPYC: Q4_0 1.38x, Q5_0 1.21x) */
-                    __m256i p = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32((int)le32(xb)));
-                    for (int k = 1; k < 4; k++)
-                        p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[k], _mm256_set1_epi32((int)le32(xb + 4 * k))));
-                    s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+                    s[t] = madd_acc(s[t], u8_pairs16(w, xb, 4), _mm256_set1_epi16(1));
 #endif
                 }
             }
@@ -802,10 +809,7 @@ AVX2_AI void k4g_rows8(const uint8_t *const *rw, const int64_t *yo, int64_t nb, 
                     }
                     s[t] = _mm256_add_epi32(s[t], _mm256_mullo_epi32(_mm256_add_epi32(p, p1), sc[j]));
 #else
-                    __m256i p = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32((int)le32(xb)));
-                    for (int k = 1; k < 8; k++)
-                        p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[k], _mm256_set1_epi32((int)le32(xb + 4 * k))));
-                    s[t] = madd_acc(s[t], p, sc[j]);
+                    s[t] = madd_acc(s[t], u8_pairs16(w, xb, 8), sc[j]);
 #endif
                 }
             }
