@@ -90,6 +90,10 @@ typedef struct dsv3_weight {
      * place it (DSV3_BACKEND_V3; set by the loaders before upload). */
     int role;                 /* enum dsv3_wrole                           */
     int layer;                /* decoder layer, -1 for embed/head/out norm */
+    /* The x86 backends' packed copy (backends/avx2/pack.c), or NULL: the
+     * same blocks, 8 rows side by side. data keeps the stored layout for
+     * every other reader. */
+    const void *packed;
 } dsv3_weight;
 
 /* Weight roles, in the order a device budget is filled after the KV
@@ -219,6 +223,9 @@ typedef struct dsv3_backend_params {
     const char *placement; /* "auto" (NULL), "gpu", "experts-on-cpu"      */
     uint64_t budget;       /* device bytes for weights + KV; 0 = the device's */
     uint64_t kv_reserve;   /* bytes kept free for sessions' KV caches     */
+    /* CPU backends built on avx2 (ignored by the others): 1 = upload_weight
+     * keeps a packed copy of the weights it can pack (dsv3_weight.packed) */
+    int repack;
 } dsv3_backend_params;
 
 typedef struct dsv3_backend_ops {

@@ -30,7 +30,7 @@ int main(void) {
     F(dsv3_model_params, struct_size); F(dsv3_model_params, backend); F(dsv3_model_params, n_threads);
     F(dsv3_model_params, use_mmap); F(dsv3_model_params, mmap_mode); F(dsv3_model_params, reserved0);
     F(dsv3_model_params, placement); F(dsv3_model_params, gpu_budget); F(dsv3_model_params, kv_reserve_ctx);
-    F(dsv3_model_params, reserved1);
+    F(dsv3_model_params, reserved1); F(dsv3_model_params, repack); F(dsv3_model_params, reserved2);
     end();
 
     S(dsv3_model_info);
@@ -46,7 +46,7 @@ int main(void) {
     F(dsv3_model_info, decode_bytes_dense_layer); F(dsv3_model_info, decode_bytes_moe_layer);
     F(dsv3_model_info, n_moe_layers); F(dsv3_model_info, n_group); F(dsv3_model_info, topk_group);
     F(dsv3_model_info, reserved0); F(dsv3_model_info, device); F(dsv3_model_info, device_bytes);
-    F(dsv3_model_info, host_weight_bytes);
+    F(dsv3_model_info, host_weight_bytes); F(dsv3_model_info, repacked_bytes);
     end();
 
     S(dsv3_session_params);

@@ -136,7 +136,24 @@ struct dsv3_model_params {
                               the device (default 4096; at most the
                               model's max_context are counted; 0 = none) */
     int32_t reserved1;    /* never read: fills the tail padding           */
+    int32_t repack;       /* 1: the x86 CPU backends keep a packed copy of
+                             the Q8_0, Q4_0 and Q5_0 matrices (see below);
+                             0 (default): every weight is used in place  */
+    int32_t reserved2;    /* never read: fills the tail padding           */
 };
+
+/* Packed weights (repack = 1, added in 0.3; backends avx2 and avx512).
+ * At load, every Q8_0, Q4_0 and Q5_0 matrix whose rows are a multiple of 8
+ * (the token embedding table excepted) is copied into process memory with
+ * eight rows side by side, block by block, which the integer kernels read
+ * as one stream instead of eight: decode and prefill of those types are
+ * faster (the bits are the same). The cost is process memory equal to
+ * those matrices (dsv3_model_info.repacked_bytes), on top of the mapping,
+ * whose pages the kernels then no longer read (the kernel may evict them),
+ * and a load that reads them all. A copy that cannot be allocated fails
+ * the load with DSV3_ERR_NO_MEMORY. Other backends (scalar, neon, vulkan,
+ * and the host weights of a vulkan placement) ignore it. Q4_K and other
+ * types are not packed: they gained nothing from it. */
 
 /* Mapped weights (use_mmap = 1).
  *   DSV3_MMAP_LAZY      pages are read from the file when a step first
@@ -208,7 +225,8 @@ struct dsv3_model_params {
 
 /* Fill *p (size = sizeof *p as the caller's header has it) with the
  * defaults: backend "auto", n_threads 0, use_mmap 1, mmap_mode
- * DSV3_MMAP_LAZY, placement "auto", gpu_budget 0, kv_reserve_ctx 4096.
+ * DSV3_MMAP_LAZY, placement "auto", gpu_budget 0, kv_reserve_ctx 4096,
+ * repack 0.
  * DSV3_ERR_INVALID_ARG
  * for p NULL or a size smaller than a size_t. */
 DSV3_API int dsv3_model_params_init(struct dsv3_model_params *p, size_t size);
@@ -277,6 +295,8 @@ struct dsv3_model_info {
     uint64_t device_bytes;        /* weight bytes copied to the device   */
     uint64_t host_weight_bytes;   /* weight bytes used from host memory
                                      (all of them on a CPU backend)      */
+    uint64_t repacked_bytes;      /* process memory of the packed copies
+                                     (dsv3_model_params.repack)          */
 };
 
 /* Fill *info (whose struct_size the caller sets: sizeof *info). Thread-safe. */

@@ -81,7 +81,9 @@ int model_add_weight(dsv3_model *m, dsv3_weight *w, dsv3_err *e) {
     m->weights[m->n_weights++] = w;
     m->n_params += (uint64_t)w->rows * (uint64_t)w->cols;
     if (w->type >= 0 && w->type < DSV3_W_COUNT && w->rows > 1) m->type_counts[w->type]++;
-    return m->ops->upload_weight(m->be, w, e);
+    const int rc = m->ops->upload_weight(m->be, w, e);
+    if (!rc && w->packed) m->repacked_bytes += (uint64_t)w->rows * dsv3_wtype_row_bytes(w->type, w->cols);
+    return rc;
 }
 
 void model_set_weight_dtype(dsv3_model *m) {
@@ -186,6 +188,9 @@ static int load(const char *path, const struct dsv3_model_params *up, dsv3_model
     if (p.kv_reserve_ctx < 0)
         return err_set(e, DSV3_ERR_INVALID_ARG, "kv_reserve_ctx = %d is negative", (int)p.kv_reserve_ctx);
     m->kv_reserve_ctx = p.kv_reserve_ctx;
+    if (p.repack != 0 && p.repack != 1)
+        return err_set(e, DSV3_ERR_INVALID_ARG, "repack = %d is not 0 or 1", (int)p.repack);
+    m->bp.repack = p.repack;
     m->bp.budget = p.gpu_budget;
     /* How mapfile_open gets the bytes: DSV3_MAPFILE_* follow DSV3_MMAP_* */
     const int map_mode = p.use_mmap ? DSV3_MAPFILE_LAZY + p.mmap_mode : DSV3_MAPFILE_READ;
@@ -335,6 +340,7 @@ int dsv3_model_get_info(const dsv3_model *m, struct dsv3_model_info *info) {
     snprintf(i.device, sizeof i.device, "%s", dev ? dev : m->ops->name);
     i.device_bytes = m->device_bytes;
     i.host_weight_bytes = m->host_bytes;
+    i.repacked_bytes = m->repacked_bytes;
     return dsv3_struct_out(info, &i, sizeof i, "dsv3_model_info", NULL);
 }
 

@@ -21,4 +21,11 @@ if(DSV3_AVX2_SOURCES)
   dsv3_add_shared_test(NAME golden_avx512 NEEDS golden COMMAND test_golden ${DSV3_SHARED} avx512 2)
   dsv3_add_shared_test(NAME thread_count_avx512 NEEDS golden COMMAND test_thread_count ${DSV3_SHARED} avx512)
   set_tests_properties(golden_avx512 thread_count_avx512 PROPERTIES SKIP_RETURN_CODE 77)
+  # repack = 1: the logits of the weights in place, bit for bit (the files
+  # of the packed types, and one that packs nothing)
+  foreach(be avx2 avx512)
+    dsv3_add_shared_test(NAME gguf_repack_${be} NEEDS golden-gguf COMMAND test_gguf ${DSV3_SHARED} --backend ${be}
+      --repack-check --max-tokens 33 q8_0 q4_0 q5_0 mtp.q8_0 q4_k_m)
+    set_tests_properties(gguf_repack_${be} PROPERTIES SKIP_RETURN_CODE 77)
+  endforeach()
 endif()

@@ -45,6 +45,19 @@ for ck in ("tiny-v3/fp8", "tiny-v2lite/bf16"):
     got = np.fromfile(out, dtype="<f4")
     check(r.returncode == 0 and got.shape == (V,) and np.abs(got - want[-1]).max() <= 2e-3, "logits last row " + ck)
 
+# --repack: a golden-gguf Q8_0 file's logits, with and without it, bit for bit (avx2)
+gq8 = os.path.join(shared, "golden-gguf", "tiny-q.q8_0.gguf")
+if os.path.exists(gq8) and "avx2" in subprocess.run([dsv3, "backends"], capture_output=True, text=True).stdout:
+    outs = []
+    for extra in ((), ("--repack",)):
+        out = os.path.join(tmp, "r%d.bin" % len(extra))
+        r = run("logits", "-m", gq8, "--tokens", "1,2,3,4,5", "--all", "--backend", "avx2", "--out", out, *extra)
+        check(r.returncode == 0, "logits --repack: " + r.stderr)
+        outs.append(open(out, "rb").read() if r.returncode == 0 else b"")
+    check(outs[0] and outs[0] == outs[1], "logits --repack: bits differ from the weights in place")
+    r = run("info", "-m", gq8, "--backend", "avx2", "--repack")
+    check(r.returncode == 0 and "repacked" in r.stdout, "info --repack prints the packed bytes: " + r.stdout + r.stderr)
+
 c = case["tiny-v3/fp8/mtp033"]
 V = c["outputs"]["mtp_logits"]["shape"][1]
 want = np.fromfile(os.path.join(shared, "golden", c["outputs"]["mtp_logits"]["file"]), dtype="<f4").reshape(-1, V)

@@ -146,15 +146,20 @@ typedef struct inst {
 /* A backend with its own memory places weights in load_done (V3). */
 static int is_device(const dsv3_backend_ops *ops) { return ops->version >= DSV3_BACKEND_V3 && ops->load_done; }
 
-static inst open_inst(const dsv3_backend_ops *ops, int threads, int slot, const char *placement) {
+static inst open_inst_repack(const dsv3_backend_ops *ops, int threads, int slot, const char *placement, int repack) {
     dsv3_backend_params p;
     memset(&p, 0, sizeof p);
     p.n_threads = threads;
     p.placement = placement;
+    p.repack = repack;
     dsv3_err e = {0, ""};
     inst in = {ops, NULL, threads, slot, is_device(ops)};
     if (ops->init(&p, &in.be, &e) != 0) { fprintf(stderr, "FATAL: init %s: %s\n", ops->name, e.msg); exit(2); }
     return in;
+}
+
+static inst open_inst(const dsv3_backend_ops *ops, int threads, int slot, const char *placement) {
+    return open_inst_repack(ops, threads, slot, placement, 0);
 }
 
 /* ---- the backend's memory: every buffer an op sees comes from alloc ------ */
@@ -1270,6 +1275,73 @@ static void test_avx512_same_as_avx2(void) {
     o5->free(b.be);
 }
 
+/* repack (dsv3_backend_params.repack) on the x86 backends: the packed
+ * copies give the bits of the weights in place, for matmul (1, 3, 9 and 17
+ * tokens, a whole matrix and row ranges that a thread split cuts, 1 and 3
+ * threads) and moe_experts; Q8_0, Q4_0 and Q5_0 get a copy, other types
+ * and row counts that are not a multiple of 8 none. */
+static void test_repack(const char *name) {
+    dsv3_err err = {0, ""};
+    const dsv3_backend_ops *ops = dsv3_backend_find(name, &err);
+    if (!ops) return; /* not compiled in, or this CPU cannot run it */
+    inst a = open_inst(ops, 1, SLOT_B1, NULL), b = open_inst_repack(ops, 3, SLOT_B3, NULL, 1);
+    static const int types[] = {DSV3_W_Q8_0, DSV3_W_Q4_0, DSV3_W_Q5_0, DSV3_W_Q4_K, DSV3_W_Q6_K};
+    static const int64_t shapes[][2] = {{8, 256}, {200, 512}, {48, 1024}, {37, 256}};
+    static const int toks[] = {1, 3, 9, 17};
+    int n_same = 0, n_packed = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            const int type = types[ti];
+            const int64_t rows = shapes[si][0], cols = shapes[si][1];
+            tweight tw = make_weight(type, rows, cols, 128, 128);
+            const dsv3_weight *wa = wv(&a, &tw), *wb = wv(&b, &tw);
+            const int packs = (type == DSV3_W_Q8_0 || type == DSV3_W_Q4_0 || type == DSV3_W_Q5_0) && rows % 8 == 0;
+            CHECK(!wa->packed && !!wb->packed == packs, "%s repack %s %lld x %lld: packed %d, expected %d", name,
+                  dsv3_wtype_name(type), (long long)rows, (long long)cols, wb->packed != NULL, packs);
+            n_packed += wb->packed != NULL;
+            for (size_t ni = 0; ni < sizeof toks / sizeof toks[0]; ni++) {
+                const int n = toks[ni];
+                float *x = xmalloc(sizeof(float) * (size_t)(n * cols));
+                float *ya = xmalloc(sizeof(float) * (size_t)(n * rows)), *yb = xmalloc(sizeof(float) * (size_t)(n * rows));
+                fill(x, (size_t)(n * cols), -1.0f, 1.0f);
+                op_matmul(&a, wa, x, ya, n);
+                op_matmul(&b, wb, x, yb, n);
+                const int same = !memcmp(ya, yb, sizeof(float) * (size_t)(n * rows));
+                CHECK(same, "%s repack matmul %s %lld x %lld n %d: bits differ from the weights in place", name,
+                      dsv3_wtype_name(type), (long long)rows, (long long)cols, n);
+                n_same += same;
+                free(x); free(ya); free(yb);
+            }
+            free_weight(&tw);
+        }
+    static experts xs;
+    for (int ti = 0; ti < 3; ti++) {
+        const int type = types[ti], E = 6, k = 3, H = 256, I = 96;
+        make_experts(&xs, type, E, H, I);
+        for (int n = 1; n <= 9; n += 8) {
+            float *x = xmalloc(sizeof(float) * (size_t)(n * H));
+            fill(x, (size_t)(n * H), -1.0f, 1.0f);
+            int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(n * k));
+            float *wts = xmalloc(sizeof(float) * (size_t)(n * k));
+            random_routing(n, k, E, ids, wts);
+            float *oa = xmalloc(sizeof(float) * (size_t)(n * H)), *ob = xmalloc(sizeof(float) * (size_t)(n * H));
+            dsv3_moe_args ma = moe_args(&a, &xs, n, k, x, ids, wts, oa);
+            op_moe(&a, &ma);
+            dsv3_moe_args mb = moe_args(&b, &xs, n, k, x, ids, wts, ob);
+            CHECK(mb.gate->packed && mb.down->packed, "%s repack moe %s: no packed copy", name, dsv3_wtype_name(type));
+            op_moe(&b, &mb);
+            const int same = !memcmp(oa, ob, sizeof(float) * (size_t)(n * H));
+            CHECK(same, "%s repack moe %s n %d: bits differ from the weights in place", name, dsv3_wtype_name(type), n);
+            n_same += same;
+            free(x); free(ids); free(wts); free(oa); free(ob);
+        }
+        free_experts(&xs);
+    }
+    printf("%s repack == in place bit for bit: %d cases, %d packed weights\n", name, n_same, n_packed);
+    ops->free(a.be);
+    ops->free(b.be);
+}
+
 /* CI sets DSV3_REQUIRE_BACKEND=vulkan where lavapipe must run it: a skip
  * would hide a broken setup. */
 static int must_run(const char *name) {
@@ -1419,6 +1491,8 @@ int main(int argc, char **argv) {
         scalar->free(s3.be);
     }
     test_avx512_same_as_avx2();
+    test_repack("avx2");
+    test_repack("avx512");
     if (!tested) printf("no backend besides scalar is available here\n");
     scalar->free(ref.be);
     printf("%d passed, %d failed\n", g_pass, g_fail);

@@ -12,7 +12,12 @@
  *                     activations f32: the same bounds hold; skipped, exit
  *                     77, with the reason when it cannot run here)
  *   --placement P     the model's placement on a device backend
- *   --max-tokens T    only the logits cases of at most T tokens */
+ *   --max-tokens T    only the logits cases of at most T tokens
+ *   --repack-check    instead of the cases against the truth: a load with
+ *                     repack = 1 gives the logits of a load without it, bit
+ *                     for bit, on the backend (an x86 CPU one, whose 8-bit
+ *                     activations the truth's tolerance does not cover);
+ *                     Q8_0, Q4_0 and Q5_0 files must have packed weights */
 #include <math.h>
 #include <stdint.h>
 
@@ -24,6 +29,7 @@ static const char *shared = "../shared";
 static const char *backend = "scalar";
 static const char *placement = NULL;
 static int max_tokens = 0;
+static int repack_check = 0;
 
 static void *read_bin(const char *rel, size_t expect_bytes) {
     char p[1024];
@@ -53,7 +59,7 @@ static int argmax(const float *v, int n) {
     return b;
 }
 
-static dsv3_model *open_model(const char *file, int use_mmap) {
+static dsv3_model *open_model_repack(const char *file, int use_mmap, int repack) {
     char p[1024], err[512];
     snprintf(p, sizeof p, "%s/golden-gguf/%s", shared, file);
     struct dsv3_model_params mp;
@@ -61,10 +67,50 @@ static dsv3_model *open_model(const char *file, int use_mmap) {
     mp.backend = backend;
     mp.placement = placement;
     mp.use_mmap = use_mmap;
+    mp.repack = repack;
     dsv3_model *m = NULL;
     int rc = dsv3_model_load(p, &mp, &m, err, sizeof err);
     CHECK(rc == 0, "load %s: %s", file, err);
     return rc ? NULL : m;
+}
+
+static dsv3_model *open_model(const char *file, int use_mmap) { return open_model_repack(file, use_mmap, 0); }
+
+static dsv3_session *open_session(dsv3_model *m, int record);
+
+/* --repack-check for one file: every logits case (up to --max-tokens). */
+static void repack_file(const char *fid, const char *file, const json_value *cases) {
+    dsv3_model *m = open_model(file, 1), *mr = open_model_repack(file, 1, 1);
+    if (m && mr) {
+        struct dsv3_model_info info = {.struct_size = sizeof info};
+        dsv3_model_get_info(mr, &info);
+        const int packs = !strcmp(fid, "q8_0") || !strcmp(fid, "q4_0") || !strcmp(fid, "q5_0") || !strcmp(fid, "mtp.q8_0");
+        CHECK(!packs || info.repacked_bytes > 0, "%s: no packed weights", fid);
+        int n_same = 0, n = 0;
+        for (size_t i = 0; i < cases->n; i++) {
+            const json_value *c = &cases->items[i];
+            if (strcmp(json_get(c, "file")->str, fid) != 0 || strcmp(json_get(c, "kind")->str, "logits") != 0) continue;
+            int T;
+            int32_t *tok = json_ints(json_get(c, "tokens"), &T);
+            if (max_tokens && T > max_tokens) { free(tok); continue; }
+            float *a = malloc(sizeof(float) * (size_t)T * 1024), *b = malloc(sizeof(float) * (size_t)T * 1024);
+            dsv3_session *s1 = open_session(m, 0), *s2 = open_session(mr, 0);
+            CHECK(s1 && s2 && dsv3_session_step(s1, tok, T, a, DSV3_STEP_LOGITS_ALL) == 0 &&
+                      dsv3_session_step(s2, tok, T, b, DSV3_STEP_LOGITS_ALL) == 0,
+                  "%s: step", fid);
+            const int same = !memcmp(a, b, sizeof(float) * (size_t)T * 1024);
+            CHECK(same, "%s: %d tokens: logits with repack differ from those without", fid, T);
+            n_same += same;
+            n++;
+            dsv3_session_free(s1);
+            dsv3_session_free(s2);
+            free(tok); free(a); free(b);
+        }
+        printf("%s: repack (%.2f MiB packed) == in place bit for bit: %d of %d cases\n", fid, info.repacked_bytes / 1048576.0,
+               n_same, n);
+    }
+    dsv3_model_free(m);
+    dsv3_model_free(mr);
 }
 
 static dsv3_session *open_session(dsv3_model *m, int record) {
@@ -270,6 +316,7 @@ int main(int argc, char **argv) {
         if (a + 1 < argc && !strcmp(argv[a], "--backend")) backend = argv[++a];
         else if (a + 1 < argc && !strcmp(argv[a], "--placement")) placement = argv[++a];
         else if (a + 1 < argc && !strcmp(argv[a], "--max-tokens")) max_tokens = atoi(argv[++a]);
+        else if (!strcmp(argv[a], "--repack-check")) repack_check = 1;
         else if (n_ids < 64) ids[n_ids++] = argv[a];
     }
     skip_if_backend_unavailable(backend);
@@ -289,6 +336,10 @@ int main(int argc, char **argv) {
         if (!wanted) continue;
         const json_value *finfo = &files->items[fi];
         const char *file = json_get(finfo, "file")->str;
+        if (repack_check) {
+            repack_file(fid, file, cases);
+            continue;
+        }
         check_reader(fid, finfo);
         dsv3_model *m = open_model(file, 1);
         if (!m) continue;
@@ -348,6 +399,11 @@ int main(int argc, char **argv) {
         dsv3_model_free(m);
     }
 
+    if (repack_check) {
+        free(sums);
+        json_free(man);
+        return finish();
+    }
     printf("\n| file | weights | ours max abs vs truth | llama.cpp max abs vs truth | argmax (top1-top2 >= 1e-3) ours / llama.cpp | routing ids | MTP max abs |\n");
     printf("|---|---|---:|---:|---|---|---:|\n");
     for (size_t fi = 0; fi < files->n; fi++) {

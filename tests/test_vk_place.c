@@ -90,7 +90,7 @@ static int experts_whole(const char *on) {
 }
 
 static int place(const char *policy, uint64_t budget, uint64_t kv, char *on, dsv3_err *e) {
-    dsv3_backend_params p = {1, 0, policy, budget, kv};
+    dsv3_backend_params p = {1, 0, policy, budget, kv, 0};
     memset(on, 7, MAXW);
     err_clear(e);
     return dsv3_vk_place(ws, nw, 64 * GIB, &p, on, e);
@@ -122,7 +122,7 @@ static void test_basics(void) {
 
     /* budgets: explicit (capped at the heap), or the heap less a headroom
      * of heap/16 within [64 MiB, 1 GiB]; then less the KV reserve */
-    dsv3_backend_params p = {1, 0, NULL, 0, 0};
+    dsv3_backend_params p = {1, 0, NULL, 0, 0, 0};
     CHECK(dsv3_vk_place_budget(8 * GIB, &p) == 8 * GIB - 512 * MIB);
     CHECK(dsv3_vk_place_budget(64 * GIB, &p) == 63 * GIB);
     CHECK(dsv3_vk_place_budget(512 * MIB, &p) == 448 * MIB);

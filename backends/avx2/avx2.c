@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "avx2.h"
 #include "cpu/kv.h"
@@ -23,11 +24,20 @@ typedef struct scratch_slot {
     int busy;
 } scratch_slot;
 
+typedef struct packed_buf {
+    void *p;
+    size_t bytes;
+} packed_buf;
+
 struct dsv3_backend {
     dsv3_pool *pool;
     pthread_mutex_t lock;
     scratch_slot slot[N_SLOTS];
     avx2_rows_q8_fn q8; /* integer-path kernels (avx2_rows_q8 unless replaced) */
+    int repack;         /* dsv3_backend_params.repack */
+    packed_buf *packed; /* the packed copies made by upload_weight (bytes 0:
+                           from the heap, else mapped; see packed_alloc) */
+    size_t n_packed, cap_packed;
 };
 
 dsv3_pool *avx2_pool(dsv3_backend *be) { return be ? be->pool : NULL; }
@@ -110,6 +120,7 @@ int avx2_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e) {
         free(be);
         return err_set(e, DSV3_ERR_BACKEND, "avx2 backend: cannot start %d threads", p ? p->n_threads : 1);
     }
+    be->repack = p ? p->repack : 0;
     *out = be;
     return DSV3_OK;
 }
@@ -118,14 +129,75 @@ void avx2_free(dsv3_backend *be) {
     if (!be) return;
     dsv3_pool_free(be->pool);
     for (int i = 0; i < N_SLOTS; i++) free(be->slot[i].p);
+    for (size_t i = 0; i < be->n_packed; i++) {
+        if (be->packed[i].bytes) munmap(be->packed[i].p, be->packed[i].bytes);
+        else free(be->packed[i].p);
+    }
+    free(be->packed);
     pthread_mutex_destroy(&be->lock);
     free(be);
 }
 
-/* The CPU computes straight from the mapped file: nothing to upload. */
+/* A packed copy's memory. From 8 MiB: its own mapping, in 2 MiB huge
+ * pages where the kernel gives them (transparent huge pages in "madvise"
+ * mode, Debian's default): fewer TLB misses on a stream of gigabytes (a
+ * read test from DRAM, one core: 36.4 against 34.4 GB/s); *bytes is
+ * rounded up to whole huge pages. Smaller: the heap (*bytes = 0). */
+static void *packed_alloc(size_t *bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (*bytes < 4 * huge) {
+        void *p = alloc64(*bytes);
+        *bytes = 0;
+        return p;
+    }
+    *bytes = (*bytes + huge - 1) / huge * huge;
+    void *p = mmap(NULL, *bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, *bytes, MADV_HUGEPAGE); /* a hint: without it, small pages */
+#endif
+    return p;
+}
+
+typedef struct pack_job {
+    const dsv3_weight *w;
+    void *dst;
+} pack_job;
+
+static void pack_part(void *ctx, int ith, int nth) {
+    const pack_job *j = ctx;
+    long b, e;
+    dsv3_split8((long)j->w->rows, ith, nth, &b, &e);
+    if (b < e) avx2_pack_rows8(j->w, j->dst, b, e);
+}
+
+/* The CPU computes straight from the mapped file; with repack, the
+ * integer kernels read a packed copy of the weights that have one (pack.c),
+ * made by the pool's threads, and every other reader keeps w->data. The
+ * embedding table is read a row at a time: never packed. */
 int avx2_upload_weight(dsv3_backend *be, dsv3_weight *w, dsv3_err *e) {
-    (void)be; (void)e;
     w->device = NULL;
+    w->packed = NULL;
+    if (!be || !be->repack || w->role == DSV3_ROLE_EMBED || !avx2_pack_rows8_ok(w)) return DSV3_OK;
+    if (be->n_packed == be->cap_packed) {
+        const size_t cap = be->cap_packed ? 2 * be->cap_packed : 256;
+        packed_buf *np = realloc(be->packed, cap * sizeof *np);
+        if (!np) return err_set(e, DSV3_ERR_NO_MEMORY, "repack: out of memory (a list of %zu copies)", cap);
+        be->packed = np;
+        be->cap_packed = cap;
+    }
+    const size_t need = avx2_pack_rows8_bytes(w);
+    size_t bytes = need;
+    void *p = packed_alloc(&bytes);
+    if (!p)
+        return err_set(e, DSV3_ERR_NO_MEMORY,
+                       "repack: out of memory for the packed copy of a %s matrix of %lld x %lld (%zu bytes); "
+                       "load with repack = 0 to use the weights in place",
+                       dsv3_wtype_name(w->type), (long long)w->rows, (long long)w->cols, need);
+    pack_job j = {w, p};
+    dsv3_pool_run(be->pool, pack_part, &j);
+    be->packed[be->n_packed++] = (packed_buf){p, bytes};
+    w->packed = p;
     return DSV3_OK;
 }
 

@@ -125,6 +125,13 @@ void avx2_q8_residual(int type, const float *x, int64_t cols, const void *xq, fl
 void avx2_rows_q8(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                   size_t ldy);
 
+/* The packed copy of a weight (pack.c): whether w can have one (Q8_0,
+ * Q4_0, Q5_0; rows a multiple of 8), its size in bytes (0 if not), and
+ * rows [r0, r1) of the copy (multiples of 8) into dst of that size. */
+int avx2_pack_rows8_ok(const dsv3_weight *w);
+size_t avx2_pack_rows8_bytes(const dsv3_weight *w);
+void avx2_pack_rows8(const dsv3_weight *w, void *dst, int64_t r0, int64_t r1);
+
 /* ---- lifetime (avx2.c), shared with backends built on this one ---------- */
 int avx2_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e);
 /* Replace the integer-path kernels of a fresh instance. */

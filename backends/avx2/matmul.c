@@ -31,7 +31,7 @@ typedef struct mm_job {
 static void mm_part(void *ctx, int ith, int nth) {
     const mm_job *j = ctx;
     long b, e;
-    dsv3_split((long)j->total, ith, nth, &b, &e);
+    dsv3_split8((long)j->total, ith, nth, &b, &e);
     int64_t base = 0;
     for (int i = 0; i < j->n_parts; i++) {
         const int64_t rows = j->parts[i].w->rows;

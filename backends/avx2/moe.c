@@ -25,7 +25,7 @@ typedef struct up_job {
 static void up_part(void *ctx, int ith, int nth) {
     const up_job *j = ctx;
     long b, e;
-    dsv3_split((long)j->inter, ith, nth, &b, &e);
+    dsv3_split8((long)j->inter, ith, nth, &b, &e);
     if (b >= e) return;
     avx2_mm_rows(&j->gate, b, e);
     avx2_mm_rows(&j->up, b, e);

@@ -317,6 +317,18 @@ AVX2_AI void rows_b32(int type, const dsv3_weight *w, int64_t r0, int64_t r1, co
  * gives the bits of its tokens one at a time, and avx2 and avx512 the same
  * bits (exact integers, the same float operations). */
 
+/* The prefetch distance of a group's rows, whose blocks are bstep bytes
+ * apart: AVX2_PF within each of 8 streams, or, in the packed layout (one
+ * stream: the 8 rows' blocks side by side, bstep = 8 blocks), AVX2_PF_PACKED
+ * (the Q8_0 kernel from DRAM, one token, one core: 4 KiB 30.6 GB/s, 8 KiB
+ * 37.3, 16 KiB 37.3-39.5, 32 KiB 39.7; the stored layout 29-30). */
+#ifndef AVX2_PF_PACKED
+#define AVX2_PF_PACKED 16384
+#endif
+AVX2_AI size_t q8g_prefetch(int type, size_t bstep) {
+    return bstep == dsv3_wtype_block_bytes(type) ? AVX2_PF : AVX2_PF_PACKED;
+}
+
 /* Dwords at offset off of eight rows (lane i: row i); gofs[i] = rw[i] -
  * rw[0] (one gather, where eight inserts cost twice as many operations),
  * or all -1 when a byte offset does not fit 31 bits: then eight loads. */
@@ -416,12 +428,12 @@ AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
  * gives the bits of q8g_rows8 with fewer operations when nothing shares
  * the transposition. */
 AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb,
-                         const void *const *xq, float *y) {
-    const size_t bb = dsv3_b32_bytes(type);
+                         size_t bstep, const void *const *xq, float *y) {
+    const size_t pf = q8g_prefetch(type, bstep);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * bb;
-        for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + AVX2_PF, _MM_HINT_T0);
+        const size_t off = (size_t)b * bstep;
+        for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + pf, _MM_HINT_T0);
         const q8_32 *x = (const q8_32 *)xq[0] + b;
         const __m256i xv = load256((const uint8_t *)x->q);
         __m256i v[8];
@@ -445,17 +457,17 @@ AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const
  * lane that repeats another row, not stored). One token goes to
  * q8g_rows8_1. */
 AVX2_AI void q8g_rows8(int type, const uint8_t *const *rw, __m256i gofs, const int64_t *yo, int64_t nb,
-                       const void *const *xq, int nt, float *y, size_t ldy) {
+                       size_t bstep, const void *const *xq, int nt, float *y, size_t ldy) {
     if (nt == 1) {
-        q8g_rows8_1(type, rw, gofs, yo, nb, xq, y);
+        q8g_rows8_1(type, rw, gofs, yo, nb, bstep, xq, y);
         return;
     }
-    const size_t bb = dsv3_b32_bytes(type);
+    const size_t pf = q8g_prefetch(type, bstep);
     __m256 acc[TB];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * bb;
-        for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + AVX2_PF, _MM_HINT_T0);
+        const size_t off = (size_t)b * bstep;
+        for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + pf, _MM_HINT_T0);
         __m256i s[TB];
         for (int t = 0; t < nt; t++) s[t] = q8g_start(type, (const q8_32 *)xq[t] + b);
         if (type == DSV3_W_Q8_0) {
@@ -773,14 +785,15 @@ AVX2_AI void k4g_scales(__m256i w0, __m256i w1, __m256i w2, __m256i sc[8], __m25
 
 /* Eight rows rw[0..8) of Q4_K against tokens [0, nt) (nt a constant in
  * each instance), as q8g_rows8, one token included. */
-AVX2_AI void k4g_rows8(const uint8_t *const *rw, const int64_t *yo, int64_t nb, const void *const *xq,
-                       int nt, float *y, size_t ldy) {
+AVX2_AI void k4g_rows8(const uint8_t *const *rw, const int64_t *yo, int64_t nb, size_t bstep,
+                       const void *const *xq, int nt, float *y, size_t ldy) {
+    const size_t pf = q8g_prefetch(DSV3_W_Q4_K, bstep);
     __m256 acc[TB];
     for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * sb_bytes(DSV3_W_Q4_K);
+        const size_t off = (size_t)b * bstep;
         for (int i = 0; i < 8; i++)
-            for (size_t o = 0; o < sb_bytes(DSV3_W_Q4_K); o += 64) _mm_prefetch((const char *)rw[i] + off + AVX2_PF + o, _MM_HINT_T0);
+            for (size_t o = 0; o < sb_bytes(DSV3_W_Q4_K); o += 64) _mm_prefetch((const char *)rw[i] + off + pf + o, _MM_HINT_T0);
         __m256i hd[4], sc[8], mn[8];
         q8g_transpose(rw, off, hd); /* d | dmin, then the 12 scale bytes */
         k4g_scales(hd[1], hd[2], hd[3], sc, mn);
@@ -835,13 +848,38 @@ AVX2_AI void k4g_rows8(const uint8_t *const *rw, const int64_t *yo, int64_t nb, 
 
 #define GROUP_CALL(TYPE, N)                                                                                            \
     do {                                                                                                               \
-        if ((TYPE) == DSV3_W_Q4_K) k4g_rows8(rw, yo, nb, x, N, yt, ldy);                                         \
-        else q8g_rows8(TYPE, rw, gofs, yo, nb, x, N, yt, ldy);                                                         \
+        if ((TYPE) == DSV3_W_Q4_K) k4g_rows8(rw, yo, nb, bstep, x, N, yt, ldy);                                        \
+        else q8g_rows8(TYPE, rw, gofs, yo, nb, bstep, x, N, yt, ldy);                                                  \
     } while (0)
 
 AVX2_AI void rows_grouped(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                           size_t ldy) {
-    const int64_t nb = w->cols / (type == DSV3_W_Q4_K ? 256 : 32), q = (r1 - r0 + 7) / 8;
+    const size_t bb = type == DSV3_W_Q4_K ? sb_bytes(DSV3_W_Q4_K) : dsv3_b32_bytes(type);
+    const int64_t nb = w->cols / (type == DSV3_W_Q4_K ? 256 : 32);
+    if (w->packed && r0 % 8 == 0 && r1 % 8 == 0) {
+        /* The packed copy (avx2_pack_rows8): group k = rows 8k..8k+7, its
+         * blocks in the order block 0 of rows 8k..8k+7, block 1 of them, ...:
+         * one sequential stream; lane i at byte i * bb, the next block of a
+         * row 8 blocks further. The same kernels, so the same bits. */
+        const size_t bstep = 8 * bb;
+        const __m256i gofs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)bb));
+        for (int64_t r = r0; r < r1; r += 8) {
+            const uint8_t *g = (const uint8_t *)w->packed + (size_t)r * (size_t)nb * bb, *rw[8];
+            int64_t yo[8];
+            for (int i = 0; i < 8; i++) {
+                rw[i] = g + (size_t)i * bb;
+                yo[i] = r + i - r0;
+            }
+            for (int t0 = 0; t0 < n; t0 += TB) {
+                const void *const *x = xq + t0;
+                float *yt = y + (size_t)t0 * ldy;
+                TB_SWITCH(n - t0 < TB ? n - t0 : TB, GROUP_CALL, type)
+            }
+        }
+        return;
+    }
+    const size_t bstep = bb;
+    const int64_t q = (r1 - r0 + 7) / 8;
     const uint8_t *base = (const uint8_t *)w->data;
     /* Lane i of group k is row r0 + k + i * q: the range is cut into 8
      * slices and each lane walks its own slice row after row, so a thread

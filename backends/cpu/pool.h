@@ -39,4 +39,17 @@ static inline void dsv3_split(long n, int ith, int nth, long *begin, long *end) 
     *end = *begin + per + (ith < extra ? 1 : 0);
 }
 
+/* The same in whole groups of 8 when n is a multiple of 8, so that no
+ * thread's range cuts a group of 8 rows (the packed weights of the x86
+ * integer kernels are read by whole groups). */
+static inline void dsv3_split8(long n, int ith, int nth, long *begin, long *end) {
+    if (n % 8) {
+        dsv3_split(n, ith, nth, begin, end);
+        return;
+    }
+    dsv3_split(n / 8, ith, nth, begin, end);
+    *begin *= 8;
+    *end *= 8;
+}
+
 #endif

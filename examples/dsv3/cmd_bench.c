@@ -309,7 +309,7 @@ static int kv_type_arg(const char *s) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *backend = "auto", *prompt_file = NULL;
-    int n_prompt = 512, n_gen = 128, threads = 0, as_json = 0, kv = 0, mtp = 0, mtp_depth = 0, placement = 0;
+    int n_prompt = 512, n_gen = 128, threads = 0, as_json = 0, kv = 0, mtp = 0, mtp_depth = 0, placement = 0, repack = 0;
     uint64_t gpu_budget = 0;
     static const char *const kv_names[] = {"f32", "f16", "q8_0"};
     const cli_opt opts[] = {
@@ -320,13 +320,14 @@ int cmd_bench(int argc, char **argv) {
         OPT_STR("--backend", NULL, &backend, "NAME", "compute backend (dsv3 backends lists them)"),
         OPT_CHOICE("--placement", NULL, &placement, CLI_PLACEMENTS, "which weights a GPU backend holds"),
         OPT_BYTES("--gpu-budget", NULL, &gpu_budget, "BYTES", "GPU memory for weights and KV (K/M/G), 0 = the device's"),
+        OPT_FLAG("--repack", NULL, &repack, CLI_REPACK_HELP),
         OPT_CHOICE("--kv-type", NULL, &kv, "f32|f16|q8_0", "KV cache storage"),
         OPT_FLAG("--json", NULL, &as_json, "one JSON object on stdout"),
         OPT_FLAG("--mtp", NULL, &mtp, "also decode greedily with MTP drafts and without, from a real prompt"),
         OPT_INT("--mtp-depth", NULL, &mtp_depth, 1, DSV3_MTP_MAX_DEPTH, "K", "tokens drafted per main step (implies --mtp)"),
         OPT_STR("--file", "-f", &prompt_file, "FILE", "prompt text for --mtp (default: the model directory's heldout.txt)"),
     };
-    const cli_cmd cmd = {"bench", "[-m PATH] [-p N] [-n N] [-t N] [--backend NAME] [--kv-type T] [--json] [--mtp [--mtp-depth K] [-f FILE]]",
+    const cli_cmd cmd = {"bench", "[-m PATH] [-p N] [-n N] [-t N] [--backend NAME] [--repack] [--kv-type T] [--json] [--mtp [--mtp-depth K] [-f FILE]]",
                          "Prefill and decode speed, the weight bytes each decoded token streams, this machine's\n"
                          "read bandwidth and decode as a share of that roofline. Without -m: the demo model.",
                          "  dsv3 bench -p 64 -n 32\n  dsv3 bench -m model.gguf -t 8 --json", opts, (int)(sizeof opts / sizeof opts[0])};
@@ -343,6 +344,7 @@ int cmd_bench(int argc, char **argv) {
     mp.n_threads = threads;
     mp.placement = cli_placement_name(placement);
     mp.gpu_budget = gpu_budget;
+    mp.repack = repack;
     char err[512];
     dsv3_model *m = NULL;
     int rc = dsv3_model_load(model, &mp, &m, err, sizeof err);
@@ -489,9 +491,10 @@ int cmd_bench(int argc, char **argv) {
         printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"weights\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, "
                "\"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, \"bytes_per_token\": %.0f, "
                "\"bandwidth_gb_s\": %.2f, \"roofline_pct\": %.1f, \"kv_type\": \"%s\", \"kv_bytes_per_token\": %llu, "
-               "\"bandwidth_min_gb_s\": %.2f, \"bandwidth_max_gb_s\": %.2f, \"bandwidth_probes\": %d",
+               "\"bandwidth_min_gb_s\": %.2f, \"bandwidth_max_gb_s\": %.2f, \"bandwidth_probes\": %d, \"repacked_bytes\": %llu",
                model, info.backend, info.n_threads, info.weight_dtype, n_prompt, n_gen, pf, dc, bpt, bw_gbs, pct, kv_name,
-               (unsigned long long)dsv3_session_kv_bytes_per_token(s), bw_min, bw_gbs, bw.n_probes);
+               (unsigned long long)dsv3_session_kv_bytes_per_token(s), bw_min, bw_gbs, bw.n_probes,
+               (unsigned long long)info.repacked_bytes);
         if (f.found) printf(", \"full_model_bytes_per_token\": %.0f, \"full_model_decode_tokens_per_s\": %.4f", full_bpt, full_dc);
         if (mtp)
             printf(", \"prompt\": \"%s\", \"mtp_depth\": %d, \"mtp_plain_decode_tokens_per_s\": %.3f, \"mtp_decode_tokens_per_s\": %.3f, "
@@ -506,6 +509,7 @@ int cmd_bench(int argc, char **argv) {
     } else {
         printf("model           %s (%s, %s weights)\n", model, info.architecture, info.weight_dtype);
         printf("backend         %s, %d thread%s\n", info.backend, info.n_threads, info.n_threads == 1 ? "" : "s");
+        if (info.repacked_bytes) printf("repacked        %.1f MiB of packed weights in process memory\n", info.repacked_bytes / 1048576.0);
         printf("kv cache        %s, %llu bytes/token\n", kv_name, (unsigned long long)dsv3_session_kv_bytes_per_token(s));
         printf("prefill         %d tokens: %.2f tokens/s\n", n_prompt, pf);
         printf("decode          %d tokens: %.2f tokens/s\n", n_gen, dc);

@@ -11,7 +11,7 @@
 
 typedef struct opts {
     const char *model, *backend, *out, *tokens;
-    int threads, all, no_mmap, placement;
+    int threads, all, no_mmap, placement, repack;
     uint64_t gpu_budget;
 } opts;
 
@@ -27,13 +27,14 @@ static int parse(int argc, char **argv, opts *o, const char *cmd) {
         OPT_FLAG("--no-mmap", NULL, &o->no_mmap, "read the weights into memory instead of mapping them"),
         OPT_CHOICE("--placement", NULL, &o->placement, CLI_PLACEMENTS, "which weights a GPU backend holds"),
         OPT_BYTES("--gpu-budget", NULL, &o->gpu_budget, "BYTES", "GPU memory for weights and KV (K/M/G), 0 = the device's"),
+        OPT_FLAG("--repack", NULL, &o->repack, CLI_REPACK_HELP),
         /* logits and mtp-logits only */
         OPT_STR("--tokens", NULL, &o->tokens, "1,2,3", "input token ids (required)"),
         OPT_STR("--out", "-o", &o->out, "FILE", "where the float32 logits go (required)"),
         OPT_FLAG("--all", NULL, &o->all, "every position's logits, not only the last"),
     };
-    const int n = is_info ? 6 : 9; /* mtp-logits writes every row anyway: --all is accepted, changes nothing */
-    cli_cmd c = {cmd, "[-m PATH] [--backend NAME] [--placement P] [--gpu-budget BYTES] [-t N] [--no-mmap]",
+    const int n = is_info ? 7 : 10; /* mtp-logits writes every row anyway: --all is accepted, changes nothing */
+    cli_cmd c = {cmd, "[-m PATH] [--backend NAME] [--placement P] [--gpu-budget BYTES] [--repack] [-t N] [--no-mmap]",
                  "Load a model and print its architecture, sizes and load time. Without -m: the demo model.",
                  "  dsv3 info\n  dsv3 info -m model.gguf\n  dsv3 info -m model.gguf --backend vulkan --placement experts-on-cpu",
                  all, n};
@@ -71,6 +72,7 @@ static dsv3_model *load(const opts *o, const char *cmd) {
     p.use_mmap = !o->no_mmap;
     p.placement = cli_placement_name(o->placement);
     p.gpu_budget = o->gpu_budget;
+    p.repack = o->repack;
     char err[512];
     dsv3_model *m = NULL;
     int rc = dsv3_model_load(o->model, &p, &m, err, sizeof err);
@@ -106,6 +108,8 @@ int cmd_info(int argc, char **argv) {
     else
         printf("device            %s (%.1f MiB of weights on it, %.1f MiB in host memory)\n", i.device,
                i.device_bytes / 1048576.0, i.host_weight_bytes / 1048576.0);
+    if (i.repacked_bytes)
+        printf("repacked          %.1f MiB of packed weights in process memory (--repack)\n", i.repacked_bytes / 1048576.0);
     char place[4096];
     if (dsv3_model_placement(m, place, sizeof place) == DSV3_OK) print_lines("placement", place);
     printf("weights           %s, %.3f B parameters, %.1f MiB mapped\n", i.weight_dtype, i.n_params / 1e9,

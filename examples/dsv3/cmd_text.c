@@ -23,6 +23,7 @@ typedef struct topts {
     struct dsv3_sampler_params sp;
     int kv_type; /* DSV3_KV_* (--kv-type f32|f16|q8_0, in this order) */
     int placement; /* --placement, an index into CLI_PLACEMENTS */
+    int repack;
     uint64_t gpu_budget;
 } topts;
 
@@ -94,6 +95,7 @@ static int parse(int argc, char **argv, topts *o, const char *cmd) {
         ADD(OPT_STR("--backend", NULL, &o->backend, "NAME", "compute backend (dsv3 backends lists them)"));
         ADD(OPT_CHOICE("--placement", NULL, &o->placement, CLI_PLACEMENTS, "which weights a GPU backend holds"));
         ADD(OPT_BYTES("--gpu-budget", NULL, &o->gpu_budget, "BYTES", "GPU memory for weights and KV (K/M/G), 0 = the device's"));
+        ADD(OPT_FLAG("--repack", NULL, &o->repack, CLI_REPACK_HELP));
         ADD(OPT_CHOICE("--kv-type", NULL, &o->kv_type, "f32|f16|q8_0", "KV cache storage"));
         ADD(OPT_FLAG("--mtp", NULL, &o->mtp, "speculative decoding with the model's MTP module (the same tokens)"));
         ADD(OPT_INT("--mtp-depth", NULL, &o->mtp_depth, 1, DSV3_MTP_MAX_DEPTH, "K", "tokens drafted per main step (implies --mtp)"));
@@ -398,6 +400,7 @@ static int runner_open(runner *r, const topts *o, const char *cmd) {
     mp.n_threads = o->threads;
     mp.placement = cli_placement_name(o->placement);
     mp.gpu_budget = o->gpu_budget;
+    mp.repack = o->repack;
     char err[512];
     int rc = dsv3_model_load(o->model, &mp, &r->model, err, sizeof err);
     if (rc) { fprintf(stderr, "dsv3 %s: %s (%s)\n", cmd, err, dsv3_status_string(rc)); return 0; }

@@ -55,6 +55,8 @@ typedef struct cli_opt {
 /* The device options of every command that loads a model: --placement
  * (an OPT_CHOICE of these, in this order) and --gpu-budget (OPT_BYTES). */
 #define CLI_PLACEMENTS "auto|gpu|experts-on-cpu"
+/* --repack's help (dsv3_model_params.repack) */
+#define CLI_REPACK_HELP "pack Q8_0/Q4_0/Q5_0 weights for the x86 CPU kernels (faster; costs RAM equal to them)"
 /* The dsv3_model_params.placement string of a --placement index. */
 const char *cli_placement_name(int index);
 

@@ -37,6 +37,8 @@ class ModelParams(ctypes.Structure):
         ("gpu_budget", c_uint64),
         ("kv_reserve_ctx", c_int32),
         ("reserved1", c_int32),
+        ("repack", c_int32),
+        ("reserved2", c_int32),
     ]
 
 
@@ -77,6 +79,7 @@ class ModelInfo(ctypes.Structure):
         ("device", ctypes.c_char * 64),
         ("device_bytes", c_uint64),
         ("host_weight_bytes", c_uint64),
+        ("repacked_bytes", c_uint64),
     ]
 
 

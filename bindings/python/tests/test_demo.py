@@ -30,6 +30,10 @@ def test_devices(dsv3, demo):
     # CPU backends accept and ignore the device parameters
     with dsv3.Model(DEMO, backend="scalar", placement="gpu", gpu_budget=1 << 30, kv_reserve_ctx=0) as m:
         assert m.info["device"] == "cpu" and m.info["host_weight_bytes"] == info["host_weight_bytes"]
+    # repack: the demo's BF16 weights have nothing to pack; the field round-trips
+    assert info["repacked_bytes"] == 0
+    with dsv3.Model(DEMO, repack=True) as m:
+        assert m.info["repacked_bytes"] == 0 and m.info["n_params"] == info["n_params"]
 
 
 def test_tokenizer(demo):

@@ -210,6 +210,10 @@ pub struct ModelOptions {
     /// Positions of KV cache to keep room for on the device (None: the
     /// library's default, 4096).
     pub kv_reserve_ctx: Option<i32>,
+    /// Keep a packed copy of the Q8_0, Q4_0 and Q5_0 weights for the x86
+    /// CPU backends: faster, costs process memory equal to them
+    /// (info().repacked_bytes). Other backends ignore it.
+    pub repack: bool,
 }
 
 impl Default for ModelOptions {
@@ -221,6 +225,7 @@ impl Default for ModelOptions {
             placement: None,
             gpu_budget: 0,
             kv_reserve_ctx: None,
+            repack: false,
         }
     }
 }
@@ -267,6 +272,9 @@ impl Model {
         p.gpu_budget = opts.gpu_budget;
         if let Some(k) = opts.kv_reserve_ctx {
             p.kv_reserve_ctx = k;
+        }
+        if opts.repack {
+            p.repack = 1;
         }
         let mut err = [0 as c_char; 1024];
         let mut out: *mut sys::dsv3_model = ptr::null_mut();

@@ -67,6 +67,8 @@ pub struct dsv3_model_params {
     pub gpu_budget: u64,
     pub kv_reserve_ctx: i32,
     pub reserved1: i32,
+    pub repack: i32,
+    pub reserved2: i32,
 }
 
 #[repr(C)]
@@ -107,6 +109,7 @@ pub struct dsv3_model_info {
     pub device: [c_char; 64],
     pub device_bytes: u64,
     pub host_weight_bytes: u64,
+    pub repacked_bytes: u64,
 }
 
 #[repr(C)]

@@ -76,13 +76,13 @@ fn structs_match_the_c_header() {
     let c = parse(&json);
     let mut rust = HashMap::new();
     rust.insert("dsv3_model_params", layout!(sys::dsv3_model_params, struct_size, backend, n_threads, use_mmap, mmap_mode, reserved0,
-        placement, gpu_budget, kv_reserve_ctx, reserved1));
+        placement, gpu_budget, kv_reserve_ctx, reserved1, repack, reserved2));
     rust.insert("dsv3_model_info", layout!(sys::dsv3_model_info, struct_size, architecture, backend, weight_dtype,
         vocab_size, n_layers, n_dense_layers, hidden_size, n_heads, q_lora_rank, kv_lora_rank, qk_nope_head_dim,
         qk_rope_head_dim, v_head_dim, n_routed_experts, n_shared_experts, n_experts_per_token, max_context,
         n_mtp_layers, n_threads, n_params, bytes_mapped, kv_bytes_per_token, decode_bytes_per_token,
         decode_bytes_head, decode_bytes_dense_layer, decode_bytes_moe_layer, n_moe_layers, n_group, topk_group,
-        reserved0, device, device_bytes, host_weight_bytes));
+        reserved0, device, device_bytes, host_weight_bytes, repacked_bytes));
     rust.insert("dsv3_session_params", layout!(sys::dsv3_session_params, struct_size, n_ctx, record_routing, mtp, reserved0, kv_type));
     rust.insert("dsv3_tool_call", layout!(sys::dsv3_tool_call, type_, name, arguments));
     rust.insert("dsv3_chat_message", layout!(sys::dsv3_chat_message, role, content, tool_calls, n_tool_calls));
