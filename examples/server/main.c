@@ -20,6 +20,7 @@ static void usage(void) {
             "  -c CTX           context length of each slot (default: min(4096, the model's))\n"
             "  --api-key KEY    require \"Authorization: Bearer KEY\" (or set DSV3_API_KEY)\n"
             "  --mtp            speculative decoding with the model's MTP module (same tokens, sooner)\n"
+            "  --repack         pack Q8_0/Q4_0/Q5_0 weights for the x86 CPU kernels (faster; costs RAM equal to them)\n"
             "  --mtp-depth N    draft tokens per step with --mtp (default 1)\n"
             "  --queue N        requests that may wait for a slot; more get 429 (default 16)\n"
             "  --max-tokens N   cap on a reply's tokens (default 2048)\n"
@@ -55,6 +56,7 @@ static int parse_args(int argc, char **argv, srv_options *o) {
         if (!strcmp(a, "--mtp")) { o->mtp = 1; continue; }
         if (!strcmp(a, "--test-hooks")) { o->test_hooks = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(a, "--repack")) { o->repack = 1; continue; }
         if (!v) { fprintf(stderr, "dsv3-server: option %s needs a value (or is unknown)\n", a); return 0; }
         i++;
 #define INT_OPT(lo, hi, dst)                                                                           \
@@ -106,6 +108,7 @@ int main(int argc, char **argv) {
     dsv3_model_params_init(&mp, sizeof mp);
     mp.backend = c.o.backend;
     mp.n_threads = c.o.threads;
+    mp.repack = c.o.repack;
     int rc = dsv3_model_load(c.o.model_path, &mp, &c.model, err, sizeof err);
     if (rc) { fprintf(stderr, "dsv3-server: %s (%s)\n", err, dsv3_status_string(rc)); return 1; }
     c.info.struct_size = sizeof c.info;

@@ -11,7 +11,7 @@
 
 typedef struct srv_options {
     const char *model_path, *host, *api_key, *backend, *alias;
-    int port, parallel, threads, queue, timeout_s, mtp, test_hooks, quiet;
+    int port, parallel, threads, queue, timeout_s, mtp, test_hooks, quiet, repack;
     int32_t n_ctx, max_tokens, mtp_depth;
     size_t max_body;
 } srv_options;
