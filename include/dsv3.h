@@ -151,9 +151,10 @@ struct dsv3_model_params {
  * those matrices (dsv3_model_info.repacked_bytes), on top of the mapping,
  * whose pages the kernels then no longer read (the kernel may evict them),
  * and a load that reads them all. A copy that cannot be allocated fails
- * the load with DSV3_ERR_NO_MEMORY. Other backends (scalar, neon, vulkan,
- * and the host weights of a vulkan placement) ignore it. Q4_K and other
- * types are not packed: they gained nothing from it. */
+ * the load with DSV3_ERR_NO_MEMORY. With "vulkan", the weights a placement
+ * leaves in host memory are packed for the CPU backend that runs them;
+ * scalar and neon ignore it. Q4_K and other types are not packed: they
+ * gained nothing from it. */
 
 /* Mapped weights (use_mmap = 1).
  *   DSV3_MMAP_LAZY      pages are read from the file when a step first

@@ -81,9 +81,7 @@ int model_add_weight(dsv3_model *m, dsv3_weight *w, dsv3_err *e) {
     m->weights[m->n_weights++] = w;
     m->n_params += (uint64_t)w->rows * (uint64_t)w->cols;
     if (w->type >= 0 && w->type < DSV3_W_COUNT && w->rows > 1) m->type_counts[w->type]++;
-    const int rc = m->ops->upload_weight(m->be, w, e);
-    if (!rc && w->packed) m->repacked_bytes += (uint64_t)w->rows * dsv3_wtype_row_bytes(w->type, w->cols);
-    return rc;
+    return m->ops->upload_weight(m->be, w, e);
 }
 
 void model_set_weight_dtype(dsv3_model *m) {
@@ -340,7 +338,12 @@ int dsv3_model_get_info(const dsv3_model *m, struct dsv3_model_info *info) {
     snprintf(i.device, sizeof i.device, "%s", dev ? dev : m->ops->name);
     i.device_bytes = m->device_bytes;
     i.host_weight_bytes = m->host_bytes;
-    i.repacked_bytes = m->repacked_bytes;
+    /* packed copies are made at upload (CPU backends) or, for the host
+     * weights of a device placement, when the placement is done */
+    for (int k = 0; k < m->n_weights; k++) {
+        const dsv3_weight *w = m->weights[k];
+        if (w->packed) i.repacked_bytes += (uint64_t)w->rows * dsv3_wtype_row_bytes(w->type, w->cols);
+    }
     return dsv3_struct_out(info, &i, sizeof i, "dsv3_model_info", NULL);
 }
 

@@ -61,7 +61,6 @@ struct dsv3_model {
     dsv3_weight **weights;          /* every weight bound, in bind order  */
     int n_weights, cap_weights;
     uint64_t device_bytes, host_bytes;
-    uint64_t repacked_bytes;        /* the CPU backends' packed copies     */
 };
 
 /* Shared by the format loaders (model.c). */

@@ -28,4 +28,10 @@ if(DSV3_AVX2_SOURCES)
       --repack-check --max-tokens 33 q8_0 q4_0 q5_0 mtp.q8_0 q4_k_m)
     set_tests_properties(gguf_repack_${be} PROPERTIES SKIP_RETURN_CODE 77)
   endforeach()
+  if(DSV3_VK_ENABLED)
+    # the host weights of a Vulkan placement, run by its CPU helper
+    dsv3_add_shared_test(NAME gguf_repack_vulkan_hybrid NEEDS golden-gguf COMMAND test_gguf ${DSV3_SHARED}
+      --backend vulkan --placement experts-on-cpu --repack-check --max-tokens 9 q8_0)
+    set_tests_properties(gguf_repack_vulkan_hybrid PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endif()
 endif()

@@ -205,7 +205,7 @@ int dsv3_vk_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e) 
     int rc = open_device(vk, e);
     if (!rc) rc = dsv3_vk_commands_init(vk, e);
     if (!rc) {
-        dsv3_backend_params cp = {.n_threads = vk->params.n_threads};
+        dsv3_backend_params cp = {.n_threads = vk->params.n_threads, .repack = vk->params.repack};
         rc = cpu->init(&cp, &vk->cpu, e);
         if (!rc) vk->cpu_ops = cpu;
     }

@@ -131,6 +131,9 @@ int dsv3_vk_weights_load(dsv3_vk *vk, dsv3_err *e) {
         int role = w->role >= 0 && w->role < N_ROLES ? w->role : 0;
         if (!on[i] || !db || !w->data) {
             vk->role_host[role] += db + sb;
+            /* a weight left on the host is the CPU helper's to run: with
+             * repack it may keep a packed copy (the x86 backends) */
+            if (w->data && vk->params.repack) rc = vk->cpu_ops->upload_weight(vk->cpu, w, e);
             continue;
         }
         dsv3_vk_buf *buf;
