@@ -9,9 +9,9 @@
 /* A loader shares one bound weight between two views by copying the
  * struct (the MTP layer's head and embedding when the checkpoint has no
  * copies of its own, an output head tied to the embedding). The copies
- * were made before placement set w->device, so they are refreshed from
- * the weight that went through the backend; otherwise they would run on
- * the host. */
+ * were made before placement set w->device (and before a CPU backend's
+ * repack set w->packed), so they are refreshed from the weight that went
+ * through the backend; otherwise they would run on the host (unpacked). */
 static void refresh_alias(dsv3_weight *copy, const dsv3_weight *bound) {
     if (copy->data && copy->data == bound->data && copy->type == bound->type) *copy = *bound;
 }
@@ -23,6 +23,8 @@ int dsv3_model_place(dsv3_model *m, dsv3_err *e) {
             if (!e->msg[0]) err_set(e, rc, "backend '%s': placing the weights failed", m->ops->name);
             return rc;
         }
+    }
+    if (m->has_device || m->bp.repack) {
         refresh_alias(&m->lm_head, &m->embed);
         for (int il = m->cfg.n_layers; il < m->cfg.n_layers + m->cfg.n_mtp_layers; il++) {
             layer_weights *L = &m->layers[il];

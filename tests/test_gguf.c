@@ -14,8 +14,8 @@
  *   --placement P     the model's placement on a device backend
  *   --max-tokens T    only the logits cases of at most T tokens
  *   --repack-check    instead of the cases against the truth: a load with
- *                     repack = 1 gives the logits of a load without it, bit
- *                     for bit, on the backend (an x86 CPU one, whose 8-bit
+ *                     repack = 1 gives the logits (and MTP logits) of a load
+ *                     without it, bit for bit, on the backend (an x86 CPU one, whose 8-bit
  *                     activations the truth's tolerance does not cover);
  *                     Q8_0, Q4_0 and Q5_0 files must have packed weights */
 #include <math.h>
@@ -89,7 +89,9 @@ static void repack_file(const char *fid, const char *file, const json_value *cas
         int n_same = 0, n = 0;
         for (size_t i = 0; i < cases->n; i++) {
             const json_value *c = &cases->items[i];
-            if (strcmp(json_get(c, "file")->str, fid) != 0 || strcmp(json_get(c, "kind")->str, "logits") != 0) continue;
+            if (strcmp(json_get(c, "file")->str, fid) != 0) continue;
+            const int mtp = !strcmp(json_get(c, "kind")->str, "mtp");
+            if (!mtp && strcmp(json_get(c, "kind")->str, "logits") != 0) continue;
             int T;
             int32_t *tok = json_ints(json_get(c, "tokens"), &T);
             if (max_tokens && T > max_tokens) { free(tok); continue; }
@@ -98,8 +100,16 @@ static void repack_file(const char *fid, const char *file, const json_value *cas
             CHECK(s1 && s2 && dsv3_session_step(s1, tok, T, a, DSV3_STEP_LOGITS_ALL) == 0 &&
                       dsv3_session_step(s2, tok, T, b, DSV3_STEP_LOGITS_ALL) == 0,
                   "%s: step", fid);
+            if (mtp) { /* the MTP layer's logits (its head may alias the output head) */
+                int Tm;
+                int32_t *nxt = json_ints(json_get(c, "mtp_input_ids"), &Tm);
+                CHECK(Tm == T && dsv3_session_mtp_step(s1, nxt, T, a, DSV3_STEP_LOGITS_ALL) == 0 &&
+                          dsv3_session_mtp_step(s2, nxt, T, b, DSV3_STEP_LOGITS_ALL) == 0,
+                      "%s: mtp step", fid);
+                free(nxt);
+            }
             const int same = !memcmp(a, b, sizeof(float) * (size_t)T * 1024);
-            CHECK(same, "%s: %d tokens: logits with repack differ from those without", fid, T);
+            CHECK(same, "%s: %d tokens: %s with repack differ from those without", fid, T, mtp ? "MTP logits" : "logits");
             n_same += same;
             n++;
             dsv3_session_free(s1);
