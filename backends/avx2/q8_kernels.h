@@ -852,6 +852,14 @@ AVX2_AI void k4g_rows8(const uint8_t *const *rw, const int64_t *yo, int64_t nb, 
         else q8g_rows8(TYPE, rw, gofs, yo, nb, bstep, x, N, yt, ldy);                                                  \
     } while (0)
 
+/* One group (rw, yo, gofs, bstep) against every token, TB at a time. */
+#define GROUP_TOKENS(TYPE)                                                                                             \
+    for (int t0 = 0; t0 < n; t0 += TB) {                                                                               \
+        const void *const *x = xq + t0;                                                                                \
+        float *yt = y + (size_t)t0 * ldy;                                                                              \
+        TB_SWITCH(n - t0 < TB ? n - t0 : TB, GROUP_CALL, TYPE)                                                         \
+    }
+
 AVX2_AI void rows_grouped(int type, const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                           size_t ldy) {
     const size_t bb = type == DSV3_W_Q4_K ? sb_bytes(DSV3_W_Q4_K) : dsv3_b32_bytes(type);
@@ -870,11 +878,7 @@ AVX2_AI void rows_grouped(int type, const dsv3_weight *w, int64_t r0, int64_t r1
                 rw[i] = g + (size_t)i * bb;
                 yo[i] = r + i - r0;
             }
-            for (int t0 = 0; t0 < n; t0 += TB) {
-                const void *const *x = xq + t0;
-                float *yt = y + (size_t)t0 * ldy;
-                TB_SWITCH(n - t0 < TB ? n - t0 : TB, GROUP_CALL, type)
-            }
+            GROUP_TOKENS(type);
         }
         return;
     }
@@ -899,11 +903,7 @@ AVX2_AI void rows_grouped(int type, const dsv3_weight *w, int64_t r0, int64_t r1
             go[i] = rw[i] - rw[0] <= INT32_MAX ? (int32_t)(rw[i] - rw[0]) : -1;
         }
         const __m256i gofs = _mm256_loadu_si256((const __m256i *)(const void *)go);
-        for (int t0 = 0; t0 < n; t0 += TB) {
-            const void *const *x = xq + t0;
-            float *yt = y + (size_t)t0 * ldy;
-            TB_SWITCH(n - t0 < TB ? n - t0 : TB, GROUP_CALL, type)
-        }
+        GROUP_TOKENS(type);
     }
 }
 
