@@ -81,6 +81,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include "backend.h"
 #include "config.h"
@@ -1344,6 +1347,53 @@ static void test_repack(const char *name) {
 
 /* CI sets DSV3_REQUIRE_BACKEND=vulkan where lavapipe must run it: a skip
  * would hide a broken setup. */
+/* FP8 decode on the x86 backends: up to 6 tokens meet FP8 rows through
+ * the weights' f32 bits against tokens times 2^112 (avx2_rows_fp8s), which
+ * must give the bits of the binary16 route that a 17-token matmul takes;
+ * so must a token too large to scale (|x| >= 2^16, kept on the binary16
+ * route), and a call made while the host has set denormals-are-zero (the
+ * weights' small codes are subnormal f32 bits), which must find MXCSR as
+ * it left it. Random codes: one in 16 is an e4m3 subnormal. */
+static void test_fp8_decode(const char *name) {
+    dsv3_err err = {0, ""};
+    const dsv3_backend_ops *ops = dsv3_backend_find(name, &err);
+    if (!ops) return; /* not compiled in, or this CPU cannot run it */
+    inst a = open_inst(ops, 1, SLOT_B1, NULL);
+    const int64_t rows = 40, cols = 1000;
+    const int n = 17;
+    tweight tw = make_weight(DSV3_W_F8_E4M3, rows, cols, 128, 128);
+    float *x = xmalloc(sizeof(float) * (size_t)(n * cols));
+    float *yb = xmalloc(sizeof(float) * (size_t)(n * rows)), *y = xmalloc(sizeof(float) * (size_t)(3 * rows));
+    fill(x, (size_t)(n * cols), -1.0f, 1.0f);
+    x[3 * cols + 5] = 70000.0f; /* token 3: too large to scale */
+    op_matmul(&a, wv(&a, &tw), x, yb, n);
+    int cases = 0;
+    for (int t = 0; t < n; t++, cases++) {
+        op_matmul(&a, wv(&a, &tw), x + t * cols, y, 1);
+        CHECK(!memcmp(y, yb + t * rows, sizeof(float) * (size_t)rows), "%s fp8 decode token %d: bits differ from the tiles",
+              name, t);
+    }
+    for (int t = 0; t + 3 <= n; t += 7, cases++) { /* 3 tokens at once (token 3 among them once) */
+        op_matmul(&a, wv(&a, &tw), x + t * cols, y, 3);
+        CHECK(!memcmp(y, yb + t * rows, sizeof(float) * (size_t)(3 * rows)), "%s fp8 decode tokens %d..%d: bits differ",
+              name, t, t + 2);
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x40u); /* DAZ, as some hosts (audio, games) set it */
+    op_matmul(&a, wv(&a, &tw), x, y, 1);
+    const unsigned after = _mm_getcsr();
+    _mm_setcsr(csr);
+    CHECK(after == (csr | 0x40u), "%s fp8 decode: MXCSR %#x after the call, was %#x", name, after, csr | 0x40u);
+    CHECK(!memcmp(y, yb, sizeof(float) * (size_t)rows), "%s fp8 decode with DAZ set: bits differ", name);
+    cases++;
+#endif
+    printf("%s fp8 decode == binary16 route bit for bit: %d cases\n", name, cases);
+    free(x); free(yb); free(y);
+    free_weight(&tw);
+    ops->free(a.be);
+}
+
 static int must_run(const char *name) {
     const char *req = getenv("DSV3_REQUIRE_BACKEND");
     return req && !strcmp(req, name);
@@ -1493,6 +1543,8 @@ int main(int argc, char **argv) {
     test_avx512_same_as_avx2();
     test_repack("avx2");
     test_repack("avx512");
+    test_fp8_decode("avx2");
+    test_fp8_decode("avx512");
     if (!tested) printf("no backend besides scalar is available here\n");
     scalar->free(ref.be);
     printf("%d passed, %d failed\n", g_pass, g_fail);

@@ -39,8 +39,11 @@
 #define AXPY_R 4              /* rows per step of W^T a                      */
 #define DIRECT_MAX 6          /* most tokens that skip the prefill tiles      */
 #define DIRECT_PF 1024        /* software prefetch distance of rows_direct, bytes */
+_Static_assert(AVX2_FP8S_TOKENS <= DIRECT_MAX, "avx2_rows_fp8s is a rows_direct path");
 
-enum { K_F32, K_F16, K_BF16, K_FP8, K_BLOCK };
+/* K_FP8S: FP8 rows read as f32 bits (load_fp8x8_f32bits) against token
+ * rows that avx2_fp8_prescale multiplied by 2^112; decode only. */
+enum { K_F32, K_F16, K_BF16, K_FP8, K_BLOCK, K_FP8S };
 
 static int kind_of(int type) {
     switch (type) {
@@ -52,7 +55,7 @@ static int kind_of(int type) {
     }
 }
 
-static size_t esize(int kind) { return kind == K_F32 ? 4 : kind == K_FP8 ? 1 : 2; }
+static size_t esize(int kind) { return kind == K_F32 ? 4 : kind == K_FP8 || kind == K_FP8S ? 1 : 2; }
 
 /* One element as the vector loads decode it (FP8: value / 256). */
 static float elem(int kind, const uint8_t *p, long c) {
@@ -60,6 +63,7 @@ static float elem(int kind, const uint8_t *p, long c) {
     case K_F32: { float f; memcpy(&f, p + 4 * c, 4); return f; }
     case K_F16: return dsv3_f16_to_f32((uint16_t)(p[2 * c] | (p[2 * c + 1] << 8)));
     case K_BF16: return dsv3_bf16_to_f32((uint16_t)(p[2 * c] | (p[2 * c + 1] << 8)));
+    case K_FP8S: return fp8_f32bits(p[c]);
     default: return fp8_value(p[c]);
     }
 }
@@ -69,6 +73,7 @@ AVX2_AI __m256 load_w8(int kind, const uint8_t *p, long c) {
     case K_F32: return load_f32x8(p + 4 * c);
     case K_F16: return load_f16x8(p + 2 * c);
     case K_BF16: return load_bf16x8(p + 2 * c);
+    case K_FP8S: return load_fp8x8_f32bits(p + c);
     default: return load_fp8x8(p + c);
     }
 }
@@ -103,12 +108,17 @@ AVX2_AI void kern(int kind, int scaled, int pf, int R, int T, const kern_args *k
             for (int t = 0; t < T; t++)
                 a[r][t] = scaled || ka->fresh ? _mm256_setzero_ps() : _mm256_load_ps(ka->acc[r] + t * AW);
         long c = s0;
-        if (kind == K_FP8)
+        if (kind == K_FP8 || kind == K_FP8S)
             for (; c + 16 <= s1; c += 16)
                 for (int r = 0; r < R; r++) {
                     __m256 w0, w1;
                     if (pf) _mm_prefetch((const char *)ka->w[r] + c + DIRECT_PF, _MM_HINT_T0);
-                    load_fp8x16(ka->w[r] + c, &w0, &w1);
+                    if (kind == K_FP8S) {
+                        w0 = load_fp8x8_f32bits(ka->w[r] + c);
+                        w1 = load_fp8x8_f32bits(ka->w[r] + c + 8);
+                    } else {
+                        load_fp8x16(ka->w[r] + c, &w0, &w1);
+                    }
                     for (int t = 0; t < T; t++) {
                         a[r][t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(ka->x[t] + c), a[r][t]);
                         a[r][t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(ka->x[t] + c + 8), a[r][t]);
@@ -164,14 +174,15 @@ KFN_ALL(kd_f32, K_F32, 0, 1)
 KFN_ALL(kd_f16, K_F16, 0, 1)
 KFN_ALL(kd_bf16, K_BF16, 0, 1)
 KFN_ALL(kd_fp8, K_FP8, 1, 1)
+KFN_ALL(kd_fp8s, K_FP8S, 1, 1)
 
 #define KROW(NAME, R) {NAME##_##R##_1, NAME##_##R##_2, NAME##_##R##_3}
 #define KTAB(NAME) {KROW(NAME, 1), KROW(NAME, 2), KROW(NAME, 3), KROW(NAME, 4)}
-enum { KT_F32, KT_F32S, KT_F16, KT_BF16, KT_FP8 };
+enum { KT_F32, KT_F32S, KT_F16, KT_BF16, KT_FP8, KT_FP8S };
 static const kern_fn ktab[5][RMAX][TMAX] = {KTAB(k_f32), KTAB(k_f32s), KTAB(k_f16), KTAB(k_bf16), KTAB(k_fp8)};
-/* indexed by KT_F32, KT_F32S (unused), KT_F16, KT_BF16, KT_FP8 */
-static const kern_fn ktab_direct[5][RMAX][TMAX] = {KTAB(kd_f32), KTAB(kd_f32), KTAB(kd_f16), KTAB(kd_bf16),
-                                                   KTAB(kd_fp8)};
+/* indexed by KT_F32, KT_F32S (unused), KT_F16, KT_BF16, KT_FP8, KT_FP8S */
+static const kern_fn ktab_direct[6][RMAX][TMAX] = {KTAB(kd_f32), KTAB(kd_f32), KTAB(kd_f16), KTAB(kd_bf16),
+                                                   KTAB(kd_fp8),  KTAB(kd_fp8s)};
 
 /* ---- conversion of a row piece to f32 (tiles, embeddings) -------------- */
 
@@ -207,9 +218,13 @@ static float fp8_scale(const dsv3_weight *w, int64_t r, long c0) {
 static void rows_direct(const dsv3_weight *w, int kind, int64_t r0, int64_t r1, const float *const *x, int n, float *y,
                         size_t ldy) {
     const long cols = (long)w->cols;
-    const int scaled = kind == K_FP8;
+    const int scaled = kind == K_FP8 || kind == K_FP8S;
     const long bc = scaled && w->block_c > 0 ? (long)w->block_c : cols;
-    const int kt = kind == K_F32 ? KT_F32 : kind == K_F16 ? KT_F16 : kind == K_BF16 ? KT_BF16 : KT_FP8;
+    const int kt = kind == K_F32    ? KT_F32
+                   : kind == K_F16  ? KT_F16
+                   : kind == K_BF16 ? KT_BF16
+                   : kind == K_FP8  ? KT_FP8
+                                    : KT_FP8S;
     const int g = 4;
     const int64_t part = (r1 - r0 + g - 1) / g;
     _Alignas(32) float acc[RMAX][TMAX * AW];
@@ -325,6 +340,39 @@ void avx2_rows_f32(const dsv3_weight *w, int64_t r0, int64_t r1, const float *co
         const int nt = n - t0 < DSV3_MAX_UBATCH ? n - t0 : DSV3_MAX_UBATCH;
         rows_tokens(w, r0, r1, x + t0, nt, y + (size_t)t0 * ldy, ldy);
     }
+}
+
+/* ---- FP8 decode against pre-scaled tokens -------------------------------- */
+
+int avx2_fp8_prescale(const float *x, int64_t cols, int n, float *dst) {
+    const __m256 k = _mm256_set1_ps(0x1p112f), lim = _mm256_set1_ps(0x1p16f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 over = _mm256_setzero_ps();
+    int bad = 0;
+    for (int t = 0; t < n; t++, x += cols, dst += cols) {
+        int64_t c = 0;
+        for (; c + 8 <= cols; c += 8) {
+            const __m256 v = _mm256_loadu_ps(x + c);
+            /* |x| >= 2^16 may pass 2^128 once scaled (NaN compares false) */
+            over = _mm256_or_ps(over, _mm256_cmp_ps(_mm256_andnot_ps(sign, v), lim, _CMP_GE_OQ));
+            _mm256_storeu_ps(dst + c, _mm256_mul_ps(v, k));
+        }
+        for (; c < cols; c++) {
+            bad |= x[c] >= 0x1p16f || x[c] <= -0x1p16f;
+            dst[c] = x[c] * 0x1p112f;
+        }
+    }
+    return !bad && !_mm256_movemask_ps(over);
+}
+
+void avx2_rows_fp8s(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *xs, int n, float *y,
+                    size_t ldy) {
+    /* The weights' f32 bits are subnormal for small codes: denormals-are-zero
+     * (a host's MXCSR choice) would drop them, so it is off while this runs. */
+    const unsigned csr = _mm_getcsr();
+    if (csr & 0x40u) _mm_setcsr(csr & ~0x40u);
+    rows_direct(w, K_FP8S, r0, r1, xs, n, y, ldy);
+    if (csr & 0x40u) _mm_setcsr(csr);
 }
 
 /* ---- W^T a --------------------------------------------------------------- */

@@ -133,6 +133,15 @@ static int moe_few(dsv3_backend *be, const dsv3_moe_args *a) {
         g = own;
     }
     float *u = g + (size_t)np * I, *y = u + (size_t)np * I;
+    /* FP8 experts (an HF checkpoint): the tokens' rows and then the SwiGLU
+     * rows times 2^112 for avx2_rows_fp8s, where a group has few enough
+     * tokens for the direct kernels; the other groups (and any row too
+     * large to scale) keep the f32 rows. */
+    const int f8g = g0->type == DSV3_W_F8_E4M3 && u0->type == DSV3_W_F8_E4M3, f8d = d0->type == DSV3_W_F8_E4M3;
+    float *xs = f8g ? avx2_scratch_get(be, sizeof(float) * H * (size_t)n) : NULL;
+    float *gs8 = f8d ? avx2_scratch_get(be, sizeof(float) * I * (size_t)np) : NULL;
+    const float *xsr[FEW_PAIRS], *gsr[FEW_PAIRS];
+    const int xs_ok = xs && avx2_fp8_prescale(a->x, (int64_t)H, n, xs);
     const avx2_rows_q8_fn q8 = avx2_q8_kernel(be);
     qrows qx = {0}, qu = {0}, qg = {0};
     avx2_mm parts[2 * FEW_PAIRS];
@@ -141,18 +150,24 @@ static int moe_few(dsv3_backend *be, const dsv3_moe_args *a) {
     for (int i = 0; i < np; i++) {
         xr[i] = a->x + (size_t)pt[i] * H;
         gr[i] = g + (size_t)i * I;
+        if (xs) xsr[i] = xs + (size_t)pt[i] * H;
+        if (gs8) gsr[i] = gs8 + (size_t)i * I;
     }
     for (int e = 0; e < ng; e++) {
         const int s0 = gs[e], m = gs[e + 1] - s0;
         const dsv3_weight *wg = dsv3_moe_expert(a->gate, a->expert_stride, pe[s0]);
         const dsv3_weight *wu = dsv3_moe_expert(a->up, a->expert_stride, pe[s0]);
-        avx2_mm pg = {wg, xr + s0, NULL, m, g + (size_t)s0 * I, I, q8}, pu = {wu, xr + s0, NULL, m, u + (size_t)s0 * I, I, q8};
+        avx2_mm pg = {wg, xr + s0, NULL, m, g + (size_t)s0 * I, I, q8, 0}, pu = {wu, xr + s0, NULL, m, u + (size_t)s0 * I, I, q8, 0};
         /* every token row is rounded once per format; each group points
          * at its tokens' rows */
         pg.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, n, pt + s0, m, xq + s0);
         pu.xq = wu->type == wg->type ? pg.xq : rows_q(be, &qu, wu->type, a->x, (int64_t)H, n, pt + s0, m, uq + s0);
         if (pg.xq) pg.x = NULL;
         if (pu.xq) pu.x = NULL;
+        if (xs_ok && m <= AVX2_FP8S_TOKENS) {
+            pg.x = pu.x = xsr + s0;
+            pg.fp8s = pu.fp8s = 1;
+        }
         parts[2 * e] = pg;
         parts[2 * e + 1] = pu;
     }
@@ -160,13 +175,18 @@ static int moe_few(dsv3_backend *be, const dsv3_moe_args *a) {
     avx2_swiglu(NULL, g, u, g, (size_t)np * I); /* elementwise: any split gives the same bits */
     /* every pair's activation row, rounded for the down type */
     const void *const *dq = rows_q(be, &qg, d0->type, g, (int64_t)I, np, NULL, np, gq);
+    const int gs_ok = gs8 && avx2_fp8_prescale(g, (int64_t)I, np, gs8);
     for (int e = 0; e < ng; e++) {
         const int s0 = gs[e], m = gs[e + 1] - s0;
         const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, pe[s0]);
-        avx2_mm pd = {wd, gr + s0, NULL, m, y + (size_t)s0 * H, H, q8};
+        avx2_mm pd = {wd, gr + s0, NULL, m, y + (size_t)s0 * H, H, q8, 0};
         if (dq) {
             pd.xq = dq + s0;
             pd.x = NULL;
+        }
+        if (gs_ok && m <= AVX2_FP8S_TOKENS) {
+            pd.x = gsr + s0;
+            pd.fp8s = 1;
         }
         parts[e] = pd;
     }
@@ -177,6 +197,8 @@ static int moe_few(dsv3_backend *be, const dsv3_moe_args *a) {
     avx2_scratch_put(be, qu.buf);
     avx2_scratch_put(be, qg.buf);
     avx2_scratch_put(be, own);
+    avx2_scratch_put(be, xs);
+    avx2_scratch_put(be, gs8);
     return 1;
 }
 
@@ -208,7 +230,7 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
         const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, e);
         for (int i = 0; i < m; i++) xr[i] = a->x + (size_t)tok[i] * H;
 
-        up_job uj = {{wg, xr, NULL, m, g, I, q8}, {wu, xr, NULL, m, u, I, q8}, (int64_t)I};
+        up_job uj = {{wg, xr, NULL, m, g, I, q8, 0}, {wu, xr, NULL, m, u, I, q8, 0}, (int64_t)I};
         uj.gate.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, a->n_tok, tok, m, xq);
         if (uj.gate.xq) uj.gate.x = NULL;
         if (wu->type == wg->type && uj.gate.xq) {
@@ -224,7 +246,7 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
         else dsv3_pool_run(avx2_pool(be), up_part, &uj);
 
         for (int i = 0; i < m; i++) gr[i] = g + (size_t)i * I;
-        avx2_mm down = {wd, gr, NULL, m, y, H, q8};
+        avx2_mm down = {wd, gr, NULL, m, y, H, q8, 0};
         qg.src = NULL; /* g changed */
         down.xq = rows_q(be, &qg, wd->type, g, (int64_t)I, m, NULL, m, gq);
         if (down.xq) down.x = NULL;

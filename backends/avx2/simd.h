@@ -89,6 +89,30 @@ AVX2_AI void load_fp8x16(const uint8_t *p, __m256 *lo, __m256 *hi) {
     *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
 }
 
+/* FP8 e4m3fn -> f32 bits directly: with the byte sign-extended to 32 bits,
+ * (v << 20) puts s in bit 27 (and its copies above) and eeeemmm in bits
+ * 26..20; keeping bits 31 and 26..20 gives the f32 s.0000eeee.mmm0..0,
+ * whose value is the fp8 value * 2^-120 exactly (f32 and e4m3 subnormals
+ * line up as the halves above do). That is tiny, often subnormal, so it
+ * only meets activations pre-multiplied by 2^112 (avx2_fp8_prescale): the
+ * product is the one the binary16 route gives, bit for bit, for 3
+ * integer operations per 8 weights and no conversion instruction, which
+ * shared the FMA ports with decode's dot products. Needs MXCSR.DAZ clear
+ * (the kernels that use it clear it for their duration). NaN codes read
+ * as +-480 * 2^-120, as above. */
+AVX2_AI __m256 load_fp8x8_f32bits(const uint8_t *p) {
+    const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(v, 20), _mm256_set1_epi32((int)0x87F00000)));
+}
+
+/* The scalar twin of load_fp8x8_f32bits, built from bits (FTZ-proof). */
+static inline float fp8_f32bits(uint8_t v) {
+    const uint32_t u = ((uint32_t)(int32_t)(int8_t)v << 20) & 0x87F00000u;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 /* The scalar twin of the vector decode: fp8 value / 256 (NaN codes: +-480/256). */
 static inline float fp8_value(uint8_t v) {
     const int e = (v >> 3) & 15, m = v & 7;
