@@ -34,6 +34,7 @@ struct dsv3_backend {
     pthread_mutex_t lock;
     scratch_slot slot[N_SLOTS];
     avx2_rows_q8_fn q8; /* integer-path kernels (avx2_rows_q8 unless replaced) */
+    avx2_rows_f32_fn fp8; /* FP8 decode kernels (avx2_rows_fp8s unless replaced) */
     int repack;         /* dsv3_backend_params.repack */
     packed_buf *packed; /* the packed copies made by upload_weight (bytes 0:
                            from the heap, else mapped; see packed_alloc) */
@@ -46,6 +47,12 @@ avx2_rows_q8_fn avx2_q8_kernel(dsv3_backend *be) { return be && be->q8 ? be->q8 
 
 void avx2_set_q8_kernel(dsv3_backend *be, avx2_rows_q8_fn fn) {
     if (be) be->q8 = fn;
+}
+
+avx2_rows_f32_fn avx2_fp8_kernel(dsv3_backend *be) { return be && be->fp8 ? be->fp8 : avx2_rows_fp8s; }
+
+void avx2_set_fp8_kernel(dsv3_backend *be, avx2_rows_f32_fn fn) {
+    if (be) be->fp8 = fn;
 }
 
 static void *alloc64(size_t bytes) {

@@ -65,6 +65,14 @@ typedef void (*avx2_rows_q8_fn)(const dsv3_weight *w, int64_t r0, int64_t r1, co
  * a wider instruction set that reuses this backend's drivers (avx512). */
 avx2_rows_q8_fn avx2_q8_kernel(dsv3_backend *be);
 
+/* f32-activation rows of the same shape: rows [r0, r1) of w against n f32
+ * token rows x. */
+typedef void (*avx2_rows_f32_fn)(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *x, int n,
+                                 float *y, size_t ldy);
+/* The FP8 decode kernels of a backend instance (avx2_rows_fp8s, or
+ * avx512's), as avx2_q8_kernel. */
+avx2_rows_f32_fn avx2_fp8_kernel(dsv3_backend *be);
+
 /* One matmul over some rows, as a piece of a threaded job: rows [r0, r1) of
  * w against n token rows, y[t * ldy + (r - r0)]. Exactly one of x (f32
  * rows) and xq (rows quantized by avx2_q8_quantize for w->type, run by q8)
@@ -77,7 +85,7 @@ typedef struct avx2_mm {
     float *y;
     size_t ldy;
     avx2_rows_q8_fn q8;
-    int fp8s; /* x holds avx2_fp8_prescale rows for FP8 w: avx2_rows_fp8s */
+    avx2_rows_f32_fn fp8s; /* set: x holds avx2_fp8_prescale rows for FP8 w, run by fp8s */
 } avx2_mm;
 
 /* Run parts[0..n_parts) on the pool: the rows of all parts are concatenated
@@ -146,8 +154,9 @@ void avx2_pack_rows8(const dsv3_weight *w, void *dst, int64_t r0, int64_t r1);
 
 /* ---- lifetime (avx2.c), shared with backends built on this one ---------- */
 int avx2_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e);
-/* Replace the integer-path kernels of a fresh instance. */
+/* Replace the integer-path (FP8 decode) kernels of a fresh instance. */
 void avx2_set_q8_kernel(dsv3_backend *be, avx2_rows_q8_fn fn);
+void avx2_set_fp8_kernel(dsv3_backend *be, avx2_rows_f32_fn fn);
 void avx2_free(dsv3_backend *be);
 int avx2_upload_weight(dsv3_backend *be, dsv3_weight *w, dsv3_err *e);
 void *avx2_alloc(dsv3_backend *be, size_t bytes);

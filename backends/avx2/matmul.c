@@ -19,7 +19,7 @@
 void avx2_mm_rows(const avx2_mm *m, int64_t r0, int64_t r1) {
     if (r0 >= r1 || m->n <= 0) return;
     if (m->xq) (m->q8 ? m->q8 : avx2_rows_q8)(m->w, r0, r1, m->xq, m->n, m->y + r0, m->ldy);
-    else if (m->fp8s) avx2_rows_fp8s(m->w, r0, r1, m->x, m->n, m->y + r0, m->ldy);
+    else if (m->fp8s) m->fp8s(m->w, r0, r1, m->x, m->n, m->y + r0, m->ldy);
     else avx2_rows_f32(m->w, r0, r1, m->x, m->n, m->y + r0, m->ldy);
 }
 
@@ -80,7 +80,7 @@ void avx2_matmul_act(dsv3_backend *be, const dsv3_weight *w, const float *x, flo
     for (int t0 = 0; t0 < n; t0 += DSV3_MAX_UBATCH) {
         const int nt = n - t0 < DSV3_MAX_UBATCH ? n - t0 : DSV3_MAX_UBATCH;
         const float *xt = x + (size_t)t0 * (size_t)w->cols;
-        avx2_mm m = {w, xr, NULL, nt, y + (size_t)t0 * (size_t)w->rows, (size_t)w->rows, avx2_q8_kernel(be), 0};
+        avx2_mm m = {w, xr, NULL, nt, y + (size_t)t0 * (size_t)w->rows, (size_t)w->rows, avx2_q8_kernel(be), NULL};
         uint8_t *buf = qb ? avx2_scratch_get(be, qb * (size_t)nt) : NULL;
         /* FP8 decode: the tokens times 2^112, once for every thread */
         float *xs = w->type == DSV3_W_F8_E4M3 && nt <= AVX2_FP8S_TOKENS
@@ -88,7 +88,7 @@ void avx2_matmul_act(dsv3_backend *be, const dsv3_weight *w, const float *x, flo
                         : NULL;
         if (xs && avx2_fp8_prescale(xt, w->cols, nt, xs)) {
             for (int t = 0; t < nt; t++) xr[t] = xs + (size_t)t * (size_t)w->cols;
-            m.fp8s = 1;
+            m.fp8s = avx2_fp8_kernel(be);
         } else if (buf) {
             q_job qj = {w->type, xt, w->cols, nt, buf, qb};
             if ((double)nt * (double)w->cols < 65536.0) q_part(&qj, 0, 1);

@@ -5,8 +5,11 @@
  * One output y[t][r] always gets the same arithmetic: 8 lane sums over the
  * groups of 8 columns in increasing order, one FMA per group, a
  * zero-padded group for a partial last 8, then hsum8. FP8 rows do this per
- * scale block (block_c columns) and add each block's lanes times the block
- * scale into the total with one FMA. Nothing depends on how rows and
+ * scale block (block_c columns) with two sets of lane sums, one over the
+ * block's even groups and one over its odd groups, added lane by lane at
+ * the block's end (the avx512 backend's 16-lane registers hold the pair:
+ * backends/avx512/matmul_fp8.c), and add each block's lanes times the
+ * block scale into the total with one FMA. Nothing depends on how rows and
  * tokens are blocked, how columns are tiled, or on the thread count.
  *
  * Blocking. Decode (up to 6 tokens, 3 per kernel call) streams weights straight from memory,
@@ -90,6 +93,36 @@ typedef struct kern_args {
     int fresh;               /* not scaled: start the sums at 0, not acc     */
 } kern_args;
 
+/* The groups of 8 columns at c0, c0 + step, ... below s1 into the lane
+ * sums a, one FMA each; a last group cut by s1 is zero-padded. */
+AVX2_AI void groups(int kind, int pf, int R, int T, const kern_args *ka, __m256 a[RMAX][TMAX], long c0, long s1,
+                    long step) {
+    long c = c0;
+    for (; c + 8 <= s1; c += step) {
+        __m256 xv[TMAX];
+        for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(ka->x[t] + c);
+        for (int r = 0; r < R; r++) {
+            if (pf) _mm_prefetch((const char *)ka->w[r] + (size_t)c * esize(kind) + DIRECT_PF, _MM_HINT_T0);
+            const __m256 wv = load_w8(kind, ka->w[r], c);
+            for (int t = 0; t < T; t++) a[r][t] = _mm256_fmadd_ps(wv, xv[t], a[r][t]);
+        }
+    }
+    if (c < s1) { /* the partial last group, zero-padded */
+        _Alignas(32) float wp[8], xp[TMAX][8];
+        const long m = s1 - c;
+        for (int t = 0; t < T; t++) {
+            memset(xp[t], 0, sizeof xp[t]);
+            memcpy(xp[t], ka->x[t] + c, (size_t)m * sizeof(float));
+        }
+        for (int r = 0; r < R; r++) {
+            memset(wp, 0, sizeof wp);
+            for (long i = 0; i < m; i++) wp[i] = elem(kind, ka->w[r], c + i);
+            const __m256 wv = _mm256_load_ps(wp);
+            for (int t = 0; t < T; t++) a[r][t] = _mm256_fmadd_ps(wv, _mm256_load_ps(xp[t]), a[r][t]);
+        }
+    }
+}
+
 /* pf: prefetch each row DIRECT_PF bytes ahead (rows_direct, whose weights
  * stream from memory: the hardware prefetcher alone left the misses of
  * the four rows partly waited for; BF16 and FP8 rows of 7168 columns from
@@ -97,7 +130,8 @@ typedef struct kern_args {
  * continue the lane sums kept in acc, or start them at zero
  * with ka->fresh (len is the whole row, or a multiple of 8 columns but the
  * last, as tiles are); either way acc gets the sums. scaled = 1 (FP8):
- * per scale block, fresh sums, then acc += sums * 256 * scale. */
+ * per scale block, fresh sums over its even and its odd groups, then
+ * acc += (even + odd) * 256 * scale. */
 AVX2_AI void kern(int kind, int scaled, int pf, int R, int T, const kern_args *ka) {
     __m256 a[RMAX][TMAX];
     const long len = ka->len, seg = scaled ? ka->seg : len;
@@ -107,45 +141,19 @@ AVX2_AI void kern(int kind, int scaled, int pf, int R, int T, const kern_args *k
         for (int r = 0; r < R; r++)
             for (int t = 0; t < T; t++)
                 a[r][t] = scaled || ka->fresh ? _mm256_setzero_ps() : _mm256_load_ps(ka->acc[r] + t * AW);
-        long c = s0;
-        if (kind == K_FP8 || kind == K_FP8S)
-            for (; c + 16 <= s1; c += 16)
-                for (int r = 0; r < R; r++) {
-                    __m256 w0, w1;
-                    if (pf) _mm_prefetch((const char *)ka->w[r] + c + DIRECT_PF, _MM_HINT_T0);
-                    if (kind == K_FP8S) {
-                        w0 = load_fp8x8_f32bits(ka->w[r] + c);
-                        w1 = load_fp8x8_f32bits(ka->w[r] + c + 8);
-                    } else {
-                        load_fp8x16(ka->w[r] + c, &w0, &w1);
-                    }
-                    for (int t = 0; t < T; t++) {
-                        a[r][t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(ka->x[t] + c), a[r][t]);
-                        a[r][t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(ka->x[t] + c + 8), a[r][t]);
-                    }
+        if (!scaled) {
+            groups(kind, pf, R, T, ka, a, s0, s1, 8);
+        } else { /* the even groups of the block, then the odd ones */
+            __m256 ev[RMAX][TMAX];
+            groups(kind, pf, R, T, ka, a, s0, s1, 16);
+            for (int r = 0; r < R; r++)
+                for (int t = 0; t < T; t++) {
+                    ev[r][t] = a[r][t];
+                    a[r][t] = _mm256_setzero_ps();
                 }
-        for (; c + 8 <= s1; c += 8) {
-            __m256 xv[TMAX];
-            for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(ka->x[t] + c);
-            for (int r = 0; r < R; r++) {
-                if (pf) _mm_prefetch((const char *)ka->w[r] + (size_t)c * esize(kind) + DIRECT_PF, _MM_HINT_T0);
-                const __m256 wv = load_w8(kind, ka->w[r], c);
-                for (int t = 0; t < T; t++) a[r][t] = _mm256_fmadd_ps(wv, xv[t], a[r][t]);
-            }
-        }
-        if (c < s1) { /* the partial last group, zero-padded */
-            _Alignas(32) float wp[8], xp[TMAX][8];
-            const long m = s1 - c;
-            for (int t = 0; t < T; t++) {
-                memset(xp[t], 0, sizeof xp[t]);
-                memcpy(xp[t], ka->x[t] + c, (size_t)m * sizeof(float));
-            }
-            for (int r = 0; r < R; r++) {
-                memset(wp, 0, sizeof wp);
-                for (long i = 0; i < m; i++) wp[i] = elem(kind, ka->w[r], c + i);
-                const __m256 wv = _mm256_load_ps(wp);
-                for (int t = 0; t < T; t++) a[r][t] = _mm256_fmadd_ps(wv, _mm256_load_ps(xp[t]), a[r][t]);
-            }
+            groups(kind, pf, R, T, ka, a, s0 + 8, s1, 16);
+            for (int r = 0; r < R; r++)
+                for (int t = 0; t < T; t++) a[r][t] = _mm256_add_ps(ev[r][t], a[r][t]);
         }
         for (int r = 0; r < R; r++)
             for (int t = 0; t < T; t++) {

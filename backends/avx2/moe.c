@@ -157,7 +157,7 @@ static int moe_few(dsv3_backend *be, const dsv3_moe_args *a) {
         const int s0 = gs[e], m = gs[e + 1] - s0;
         const dsv3_weight *wg = dsv3_moe_expert(a->gate, a->expert_stride, pe[s0]);
         const dsv3_weight *wu = dsv3_moe_expert(a->up, a->expert_stride, pe[s0]);
-        avx2_mm pg = {wg, xr + s0, NULL, m, g + (size_t)s0 * I, I, q8, 0}, pu = {wu, xr + s0, NULL, m, u + (size_t)s0 * I, I, q8, 0};
+        avx2_mm pg = {wg, xr + s0, NULL, m, g + (size_t)s0 * I, I, q8, NULL}, pu = {wu, xr + s0, NULL, m, u + (size_t)s0 * I, I, q8, NULL};
         /* every token row is rounded once per format; each group points
          * at its tokens' rows */
         pg.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, n, pt + s0, m, xq + s0);
@@ -166,7 +166,7 @@ static int moe_few(dsv3_backend *be, const dsv3_moe_args *a) {
         if (pu.xq) pu.x = NULL;
         if (xs_ok && m <= AVX2_FP8S_TOKENS) {
             pg.x = pu.x = xsr + s0;
-            pg.fp8s = pu.fp8s = 1;
+            pg.fp8s = pu.fp8s = avx2_fp8_kernel(be);
         }
         parts[2 * e] = pg;
         parts[2 * e + 1] = pu;
@@ -179,14 +179,14 @@ static int moe_few(dsv3_backend *be, const dsv3_moe_args *a) {
     for (int e = 0; e < ng; e++) {
         const int s0 = gs[e], m = gs[e + 1] - s0;
         const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, pe[s0]);
-        avx2_mm pd = {wd, gr + s0, NULL, m, y + (size_t)s0 * H, H, q8, 0};
+        avx2_mm pd = {wd, gr + s0, NULL, m, y + (size_t)s0 * H, H, q8, NULL};
         if (dq) {
             pd.xq = dq + s0;
             pd.x = NULL;
         }
         if (gs_ok && m <= AVX2_FP8S_TOKENS) {
             pd.x = gsr + s0;
-            pd.fp8s = 1;
+            pd.fp8s = avx2_fp8_kernel(be);
         }
         parts[e] = pd;
     }
@@ -230,7 +230,7 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
         const dsv3_weight *wd = dsv3_moe_expert(a->down, a->expert_stride, e);
         for (int i = 0; i < m; i++) xr[i] = a->x + (size_t)tok[i] * H;
 
-        up_job uj = {{wg, xr, NULL, m, g, I, q8, 0}, {wu, xr, NULL, m, u, I, q8, 0}, (int64_t)I};
+        up_job uj = {{wg, xr, NULL, m, g, I, q8, NULL}, {wu, xr, NULL, m, u, I, q8, NULL}, (int64_t)I};
         uj.gate.xq = rows_q(be, &qx, wg->type, a->x, (int64_t)H, a->n_tok, tok, m, xq);
         if (uj.gate.xq) uj.gate.x = NULL;
         if (wu->type == wg->type && uj.gate.xq) {
@@ -246,7 +246,7 @@ void avx2_moe_experts(dsv3_backend *be, const dsv3_moe_args *a) {
         else dsv3_pool_run(avx2_pool(be), up_part, &uj);
 
         for (int i = 0; i < m; i++) gr[i] = g + (size_t)i * I;
-        avx2_mm down = {wd, gr, NULL, m, y, H, q8, 0};
+        avx2_mm down = {wd, gr, NULL, m, y, H, q8, NULL};
         qg.src = NULL; /* g changed */
         down.xq = rows_q(be, &qg, wd->type, g, (int64_t)I, m, NULL, m, gq);
         if (down.xq) down.x = NULL;

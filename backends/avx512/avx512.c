@@ -27,7 +27,10 @@ static int avx512_available(void) {
 
 static int avx512_init(const dsv3_backend_params *p, dsv3_backend **out, dsv3_err *e) {
     const int rc = avx2_init(p, out, e);
-    if (rc == DSV3_OK) avx2_set_q8_kernel(*out, avx512_rows_q8);
+    if (rc == DSV3_OK) {
+        avx2_set_q8_kernel(*out, avx512_rows_q8);
+        avx2_set_fp8_kernel(*out, avx512_rows_fp8s);
+    }
     return rc;
 }
 

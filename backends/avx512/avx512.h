@@ -27,4 +27,9 @@ extern const dsv3_backend_ops dsv3_backend_avx512;
 void avx512_rows_q8(const dsv3_weight *w, int64_t r0, int64_t r1, const void *const *xq, int n, float *y,
                     size_t ldy);
 
+/* FP8 decode rows against pre-scaled tokens (an avx2_rows_f32_fn):
+ * avx2_rows_fp8s with 16-lane registers, the same bits (matmul_fp8.c). */
+void avx512_rows_fp8s(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *xs, int n, float *y,
+                      size_t ldy);
+
 #endif
