@@ -41,7 +41,7 @@
 #define TILE_FLOATS 4096      /* converted weights of one row tile           */
 #define AXPY_R 4              /* rows per step of W^T a                      */
 #define DIRECT_MAX 6          /* most tokens that skip the prefill tiles      */
-#define DIRECT_PF 1024        /* software prefetch distance of rows_direct, bytes */
+#define DIRECT_PF 2048        /* software prefetch distance of rows_direct, bytes */
 _Static_assert(AVX2_FP8S_TOKENS <= DIRECT_MAX, "avx2_rows_fp8s is a rows_direct path");
 
 /* K_FP8S: FP8 rows read as f32 bits (load_fp8x8_f32bits) against token
@@ -126,7 +126,8 @@ AVX2_AI void groups(int kind, int pf, int R, int T, const kern_args *ka, __m256 
 /* pf: prefetch each row DIRECT_PF bytes ahead (rows_direct, whose weights
  * stream from memory: the hardware prefetcher alone left the misses of
  * the four rows partly waited for; BF16 and FP8 rows of 7168 columns from
- * DRAM on one core, 2-core AMD EPYC: about 1.1x with it). scaled = 0:
+ * DRAM on one core, 2-core AMD EPYC: about 1.1x with it at 1 KiB; 2 KiB
+ * gave BF16 decode another 1.2-1.25x on one thread). scaled = 0:
  * continue the lane sums kept in acc, or start them at zero
  * with ka->fresh (len is the whole row, or a multiple of 8 columns but the
  * last, as tiles are); either way acc gets the sums. scaled = 1 (FP8):

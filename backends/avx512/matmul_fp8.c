@@ -27,7 +27,8 @@
 
 #define RMAX 4     /* rows at a time, from 4 far-apart parts of the range (as avx2) */
 #define TMAX 3     /* tokens per pass over the rows                                 */
-#define PF 1024    /* software prefetch distance, bytes (as avx2's rows_direct)      */
+#define PF 3072    /* software prefetch distance, bytes: FP8 decode on one thread
+                      * 1.2-1.25x as fast as at 1 KiB, 1.04-1.07x as at 2 KiB */
 
 /* 16 FP8 codes -> the f32 bits of value * 2^-120 (load_fp8x8_f32bits x 2). */
 AVX2_AI __m512 fp8x16_bits(__m128i b) {

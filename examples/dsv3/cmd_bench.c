@@ -36,7 +36,8 @@ static double now_s(void) {
  * a read's time runs from the first reader's start to the last reader's
  * end, so a reader that is scheduled late cannot inflate the figure. */
 #define BW_MAX_THREADS 64
-#define BW_REPS 3 /* reads per probe, best one counts */
+#define BW_REPS 4 /* reads per probe, best one counts: 2 plain, 2 with software prefetch */
+#define BW_PF 2048 /* software prefetch distance of the prefetching reads, bytes */
 
 static volatile uint64_t bw_sink;
 
@@ -75,12 +76,24 @@ static bw_vec bw_line(bw_vec acc, const uint64_t *p) {
  * misses in flight, and trains more prefetchers, than with one stream,
  * as a matrix-vector product reading several rows does), with explicit
  * 128-bit loads (SSE2, NEON) so the loop is load-bound whatever the
- * auto-vectorizer decides. */
-static uint64_t bw_sum(const uint64_t *p, size_t n) {
+ * auto-vectorizer decides. With pf, each stream also prefetches BW_PF
+ * bytes ahead, as the decode kernels do: on the 2-core AMD EPYC
+ * development machine that read 5-10 % faster than the hardware
+ * prefetchers alone (35.6-41.2 -> 42.0-42.6 GB/s on one core), and a
+ * decode kernel with it outran the plain probe. The probe keeps the better
+ * of the two, so a roofline percentage is against what the machine can
+ * read, not against one way of reading. */
+static uint64_t bw_sum(const uint64_t *p, size_t n, int pf) {
     const size_t q = n / 4;
     const uint64_t *p0 = p, *p1 = p + q, *p2 = p + 2 * q, *p3 = p + 3 * q;
     bw_vec a = bw_zero(), b = a, c = a, d = a;
     for (size_t i = 0; i < q; i += 8) {
+        if (pf) { /* a prefetch past the buffer's end is harmless */
+            __builtin_prefetch((const char *)(p0 + i) + BW_PF);
+            __builtin_prefetch((const char *)(p1 + i) + BW_PF);
+            __builtin_prefetch((const char *)(p2 + i) + BW_PF);
+            __builtin_prefetch((const char *)(p3 + i) + BW_PF);
+        }
         a = bw_line(a, p0 + i);
         b = bw_line(b, p1 + i);
         c = bw_line(c, p2 + i);
@@ -124,9 +137,9 @@ static void bw_barrier(bw_probe *bw) {
     pthread_mutex_unlock(&bw->lock);
 }
 
-static void bw_read(bw_job *j) {
+static void bw_read(bw_job *j, int pf) {
     j->t_start = now_s();
-    j->sum += bw_sum(j->p, j->n);
+    j->sum += bw_sum(j->p, j->n, pf);
     j->t_end = now_s();
 }
 
@@ -134,7 +147,7 @@ static void *bw_worker(void *arg) {
     bw_job *j = arg;
     for (int rep = 0; rep < BW_REPS; rep++) {
         bw_barrier(j->bw);
-        bw_read(j);
+        bw_read(j, rep & 1);
         bw_barrier(j->bw);
     }
     return NULL;
@@ -197,7 +210,7 @@ static double bw_measure(bw_probe *bw) {
     const double bytes = 8.0 * (double)bw->words_per_thread * nt;
     for (int rep = 0; rep < BW_REPS; rep++) {
         bw_barrier(bw);
-        bw_read(&jobs[0]);
+        bw_read(&jobs[0], rep & 1);
         bw_barrier(bw);
         /* from the first reader's start to the last one's end: a reader
          * that wakes late can only lower the figure, never raise it */
