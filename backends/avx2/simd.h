@@ -65,28 +65,17 @@ AVX2_AI __m256 load_f32x8(const uint8_t *p) { return _mm256_loadu_ps((const floa
  * and subnormals alike (callers fold the factor 256 into the block scale).
  * With the byte sign-extended to 16 bits, (v << 7) has s in bits 15 and 14
  * and eeeemmm in bits 13..7; clearing bit 14 leaves the half: 3 operations
- * per 16 weights before vcvtph2ps. The NaN codes S.1111.111, which e4m3fn
+ * per 8 weights before vcvtph2ps. The NaN codes S.1111.111, which e4m3fn
  * quantizers never produce (they saturate at +-448), read as +-480 (see
  * fp8_value for the scalar twin). */
 AVX2_AI __m128i fp8_to_half_128(__m128i sext) {
     return _mm_and_si128(_mm_slli_epi16(sext, 7), _mm_set1_epi16((short)0xBFFF));
 }
 
-AVX2_AI __m256i fp8_to_half_256(__m256i sext) {
-    return _mm256_and_si256(_mm256_slli_epi16(sext, 7), _mm256_set1_epi16((short)0xBFFF));
-}
-
 /* 8 fp8 bytes -> 8 floats (value / 256). */
 AVX2_AI __m256 load_fp8x8(const uint8_t *p) {
     __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)p);
     return _mm256_cvtph_ps(fp8_to_half_128(_mm_cvtepi8_epi16(b)));
-}
-
-/* 16 fp8 bytes -> two vectors of 8 floats (value / 256). */
-AVX2_AI void load_fp8x16(const uint8_t *p, __m256 *lo, __m256 *hi) {
-    __m256i h = fp8_to_half_256(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p)));
-    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
 }
 
 /* FP8 e4m3fn -> f32 bits directly: with the byte sign-extended to 32 bits,
