@@ -107,6 +107,30 @@ void avx2_rows_f32(const dsv3_weight *w, int64_t r0, int64_t r1, const float *co
 int avx2_fp8_prescale(const float *x, int64_t cols, int n, float *dst);
 void avx2_rows_fp8s(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *xs, int n, float *y,
                     size_t ldy);
+
+/* The float microkernels' interface (matmul_float.c), through which a
+ * wider instruction set plugs its FP8 decode kernels into avx2's driver
+ * (the row split, token chunks, scales, sums): up to AVX2_FK_ROWS rows w[r]
+ * against up to AVX2_FK_TOKENS tokens x[t], over len columns; the 8 lane
+ * sums of (r, t) at acc[r] + AVX2_FK_LANES * t. For FP8 (scaled): per scale
+ * block of seg columns, acc += (even + odd) * 256 * sc[r][block], even and
+ * odd the lane sums over the block's even and odd groups of 8 columns. */
+#define AVX2_FK_ROWS 4
+#define AVX2_FK_TOKENS 3
+#define AVX2_FK_LANES 8
+typedef struct avx2_kern_args {
+    const uint8_t *w[AVX2_FK_ROWS]; /* weight rows at column c0                     */
+    const float *x[AVX2_FK_TOKENS]; /* token rows at column c0                      */
+    float *acc[AVX2_FK_ROWS];       /* lane sums of (r, t) at acc[r] + t * 8        */
+    const float *sc[AVX2_FK_ROWS];  /* scaled: the block scales from c0's block on  */
+    long len;                       /* columns from c0                              */
+    long seg;                       /* scaled: columns per scale block (c0 at one)  */
+    int fresh;                      /* not scaled: start the sums at 0, not acc     */
+} avx2_kern_args;
+typedef void (*avx2_kern_fn)(const avx2_kern_args *);
+/* avx2_rows_fp8s with the FP8 decode kernels tab[R - 1][T - 1]. */
+void avx2_rows_fp8s_with(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *xs, int n, float *y,
+                         size_t ldy, const avx2_kern_fn tab[AVX2_FK_ROWS][AVX2_FK_TOKENS]);
 /* y[c] += sum_{i<m} a[i] * W[r0+i][c] for every column c (W^T a). */
 void avx2_rows_axpy(const dsv3_weight *w, int64_t r0, int m, const float *a, float *y);
 /* dst[c] = W[r][c] (an embedding row), bit for bit as backends/scalar. */

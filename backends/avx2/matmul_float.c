@@ -30,10 +30,10 @@
 #include "simd.h"
 #include "wtype.h"
 
-#define RMAX 4                /* rows per microkernel                        */
-#define TMAX 3                /* tokens per microkernel                      */
+#define RMAX AVX2_FK_ROWS      /* rows per microkernel (4)                    */
+#define TMAX AVX2_FK_TOKENS    /* tokens per microkernel (3)                  */
 #define KC 512                /* columns per tile (a multiple of 256)        */
-#define AW 8                  /* floats of lane sums per output              */
+#define AW AVX2_FK_LANES       /* floats of lane sums per output (8)          */
 /* lane sums of one row tile, RT * n * AW: 4096 floats, or RMAX rows of a
  * full micro-batch where that is more (the tile never has fewer rows) */
 #define ACC_FLOATS (RMAX * DSV3_MAX_UBATCH * AW > 4096 ? RMAX * DSV3_MAX_UBATCH * AW : 4096)
@@ -83,15 +83,7 @@ AVX2_AI __m256 load_w8(int kind, const uint8_t *p, long c) {
 
 /* ---- microkernel ------------------------------------------------------ */
 
-typedef struct kern_args {
-    const uint8_t *w[RMAX];  /* weight rows at column c0                     */
-    const float *x[TMAX];    /* token rows at column c0                      */
-    float *acc[RMAX];        /* lane sums of (r, t) at acc[r] + t*AW         */
-    const float *sc[RMAX];   /* scaled: the block scales from c0's block on  */
-    long len;                /* columns from c0                              */
-    long seg;                /* scaled: columns per scale block (c0 at one)  */
-    int fresh;               /* not scaled: start the sums at 0, not acc     */
-} kern_args;
+typedef avx2_kern_args kern_args; /* avx2.h */
 
 /* The groups of 8 columns at c0, c0 + step, ... below s1 into the lane
  * sums a, one FMA each; a last group cut by s1 is zero-padded. */
@@ -165,7 +157,7 @@ AVX2_AI void kern(int kind, int scaled, int pf, int R, int T, const kern_args *k
     }
 }
 
-typedef void (*kern_fn)(const kern_args *);
+typedef avx2_kern_fn kern_fn;
 
 /* The variants: (weight kind, merge) x R x T, instantiated with constants. */
 #define KFN(NAME, KIND, SC, PF, R, T) \
@@ -225,7 +217,7 @@ static float fp8_scale(const dsv3_weight *w, int64_t r, long c0) {
  * one output's chain of cols/8 dependent FMAs is the bottleneck, and with
  * two chains the demo model's decode step took about 1.2x as long. */
 static void rows_direct(const dsv3_weight *w, int kind, int64_t r0, int64_t r1, const float *const *x, int n, float *y,
-                        size_t ldy) {
+                        size_t ldy, const kern_fn tab[RMAX][TMAX]) {
     const long cols = (long)w->cols;
     const int scaled = kind == K_FP8 || kind == K_FP8S;
     const long bc = scaled && w->block_c > 0 ? (long)w->block_c : cols;
@@ -264,7 +256,7 @@ static void rows_direct(const dsv3_weight *w, int kind, int64_t r0, int64_t r1, 
                 for (int t = 0; t < nt; t++) ka.x[t] = x[t0 + t];
             if (scaled)
                 for (int j = 0; j < nr; j++) memset(acc[j], 0, sizeof acc[j]);
-            ktab_direct[kt][nr - 1][nt - 1](&ka);
+            (tab ? tab : ktab_direct[kt])[nr - 1][nt - 1](&ka);
             for (int j = 0; j < nr; j++)
                 for (int t = 0; t < nt; t++)
                     y[(size_t)(t0 + t) * ldy + (size_t)(rr[j] - r0)] = hsum8(_mm256_load_ps(acc[j] + t * AW));
@@ -291,7 +283,7 @@ static void rows_tokens(const dsv3_weight *w, int64_t r0, int64_t r1, const floa
      * converting a tile costs more than decoding each weight vector again
      * for a second chunk (4 tokens took 2-3x as long as 3 through tiles). */
     if (kind != K_BLOCK && n <= DIRECT_MAX) {
-        rows_direct(w, kind, r0, r1, x, n, y, ldy);
+        rows_direct(w, kind, r0, r1, x, n, y, ldy, NULL);
         return;
     }
     int RT = ACC_FLOATS / AW / n;
@@ -374,14 +366,19 @@ int avx2_fp8_prescale(const float *x, int64_t cols, int n, float *dst) {
     return !bad && !_mm256_movemask_ps(over);
 }
 
-void avx2_rows_fp8s(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *xs, int n, float *y,
-                    size_t ldy) {
+void avx2_rows_fp8s_with(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *xs, int n, float *y,
+                         size_t ldy, const kern_fn tab[RMAX][TMAX]) {
     /* The weights' f32 bits are subnormal for small codes: denormals-are-zero
      * (a host's MXCSR choice) would drop them, so it is off while this runs. */
     const unsigned csr = _mm_getcsr();
     if (csr & 0x40u) _mm_setcsr(csr & ~0x40u);
-    rows_direct(w, K_FP8S, r0, r1, xs, n, y, ldy);
+    rows_direct(w, K_FP8S, r0, r1, xs, n, y, ldy, tab);
     if (csr & 0x40u) _mm_setcsr(csr);
+}
+
+void avx2_rows_fp8s(const dsv3_weight *w, int64_t r0, int64_t r1, const float *const *xs, int n, float *y,
+                    size_t ldy) {
+    avx2_rows_fp8s_with(w, r0, r1, xs, n, y, ldy, ktab_direct[KT_FP8S]);
 }
 
 /* ---- W^T a --------------------------------------------------------------- */
