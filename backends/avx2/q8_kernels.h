@@ -422,6 +422,74 @@ AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
 }
 
+#if Q8K_AVX512
+/* Q4_0 / Q5_0, one token, AVX-512, stored layout: blocks b and b + 1 of a
+ * row (adjacent, 36 or 44 bytes) in one masked load, spread by 16-bit
+ * permutes into [b | b + 1] with values in order: the nibbles (the 16 bytes
+ * twice per block, shifted by 0 and 4), the fifth bits (each qh byte spread
+ * over 8 byte lanes and tested against its bit), and the two f16 scales of
+ * eight rows merged into one vector. The pieces of eight rows' dots are then
+ * summed by a tree that ends with block b's eight rows in the low half and
+ * block b + 1's in the high one. The same exact integer sums as
+ * q8g_rows8_1 and the same two FMAs in the same order, so the same bits.
+ * The ymm form spent about 16 instructions per block and row, half of them
+ * scalar (scales, fifth bits): Q5_0 decode from L2 ran at 25 GB/s on one
+ * core, under the memory bandwidth. Returns the blocks done (nb rounded
+ * down to even); acc gets their FMAs. */
+AVX2_AI int64_t q45p_rows8_1(int type, const uint8_t *const *rw, int64_t nb, const q8_32 *x, __m256 *acc) {
+    const int q5 = type == DSV3_W_Q5_0;
+    const size_t bb = q5 ? 22 : 18;
+    const __mmask64 lm = ((__mmask64)1 << (2 * bb)) - 1;
+    /* 16-bit words of the pair: d at 0 and bb / 2, qh (Q5_0) at 1-2 and
+     * 12-13, the quants 8 words from 3 and 14 (Q5_0) or 1 and 10 (Q4_0) */
+    const int s0 = q5 ? 3 : 1, s1 = q5 ? 14 : 10, d1 = (int)bb / 2;
+    const __m512i qi = _mm512_add_epi16(
+        _mm512_setr_epi64(0x0003000200010000, 0x0007000600050004, 0x0003000200010000, 0x0007000600050004,
+                          0x0003000200010000, 0x0007000600050004, 0x0003000200010000, 0x0007000600050004),
+        _mm512_inserti64x4(_mm512_set1_epi16((short)s0), _mm256_set1_epi16((short)s1), 1));
+    const __m512i hi = _mm512_setr_epi64(1, 0, 2, 0, 12, 0, 13, 0);
+    const __m512i spread = _mm512_set4_epi64(0x0101010101010101LL, 0, 0x0101010101010101LL, 0);
+    const __m512i bits = _mm512_set1_epi64(0x8040201008040201LL);
+    const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    const __m512i di = _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_setzero_si256(), _mm_set1_epi16((short)d1), 1));
+    const __m512i out = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const size_t off = (size_t)b * bb;
+        for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + AVX2_PF, _MM_HINT_T0);
+        const __m512i xv = _mm512_inserti64x4(_mm512_castsi256_si512(load256((const uint8_t *)x[b].q)),
+                                              load256((const uint8_t *)x[b + 1].q), 1);
+        __m512i f[4], dd = _mm512_setzero_si512();
+        for (int i = 0; i < 8; i += 2) {
+            __m512i v[2];
+            for (int k = 0; k < 2; k++) {
+                const __m512i z = _mm512_maskz_loadu_epi8(lm, rw[i + k] + off);
+                __m512i w = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi16(qi, z), sh), _mm512_set1_epi8(0x0F));
+                if (q5) {
+                    const __m512i h = _mm512_shuffle_epi8(_mm512_permutexvar_epi16(hi, z), spread);
+                    w = _mm512_mask_add_epi8(w, _mm512_test_epi8_mask(h, bits), w, _mm512_set1_epi8(0x10));
+                }
+                v[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xv);
+                dd = _mm512_mask_permutexvar_epi16(dd, (__mmask32)(0x101u << (i + k)), di, z);
+            }
+            /* [row i: b, b+1 | row i+1: b, b+1], four dwords each */
+            f[i / 2] = _mm512_add_epi32(_mm512_shuffle_i64x2(v[0], v[1], 0x88), _mm512_shuffle_i64x2(v[0], v[1], 0xDD));
+        }
+        const __m512i g0 = _mm512_add_epi32(_mm512_unpacklo_epi32(f[0], f[1]), _mm512_unpackhi_epi32(f[0], f[1]));
+        const __m512i g1 = _mm512_add_epi32(_mm512_unpacklo_epi32(f[2], f[3]), _mm512_unpackhi_epi32(f[2], f[3]));
+        /* 128-bit lane 2s + j, dword p: row 2p + s, block b + j */
+        const __m512i h = _mm512_add_epi32(_mm512_unpacklo_epi64(g0, g1), _mm512_unpackhi_epi64(g0, g1));
+        const __m512i c = _mm512_inserti64x4(_mm512_set1_epi32(x[b].c), _mm256_set1_epi32(x[b + 1].c), 1);
+        const __m512 si = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_permutexvar_epi32(out, h), c));
+        const __m512 dx = _mm512_insertf32x8(_mm512_set1_ps(x[b].d), _mm256_set1_ps(x[b + 1].d), 1);
+        const __m512 sc = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dd)), dx);
+        *acc = _mm256_fmadd_ps(_mm512_castps512_ps256(si), _mm512_castps512_ps256(sc), *acc);
+        *acc = _mm256_fmadd_ps(_mm512_extractf32x8_ps(si, 1), _mm512_extractf32x8_ps(sc, 1), *acc);
+    }
+    return b;
+}
+#endif
+
 /* One token (decode): no transposition to share, so each row's dot is
  * taken in 8 lanes as in the per-row form and the eight rows' lanes are
  * then summed by q8g_reduce8. The integers are exact either way, so this
@@ -431,7 +499,11 @@ AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const
                          size_t bstep, const void *const *xq, float *y) {
     const size_t pf = q8g_prefetch(type, bstep);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+    int64_t b = 0;
+#if Q8K_AVX512
+    if (type != DSV3_W_Q8_0 && bstep == dsv3_b32_bytes(type)) b = q45p_rows8_1(type, rw, nb, (const q8_32 *)xq[0], &acc);
+#endif
+    for (; b < nb; b++) {
         const size_t off = (size_t)b * bstep;
         for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + pf, _MM_HINT_T0);
         const q8_32 *x = (const q8_32 *)xq[0] + b;
@@ -678,6 +750,46 @@ AVX2_AI void sb_step(int type, const uint8_t *blk, const sb_scales *h, int k, co
     }
 }
 
+#if Q8K_AVX512
+/* Q6_K's eight chunks against up to TB tokens in 512-bit registers, two
+ * chunks a register: the 64 ql bytes of half super-block h hold chunks
+ * 4h and 4h+1 in their low nibbles and 4h+2, 4h+3 in their high ones,
+ * the 32 qh bytes (in both halves) their high bits at shifts (4, 2) and
+ * (0, -2), and the tokens' chunks lie in the same order. Dword lanes i and
+ * 8 + i hold values 4i..4i+3 of the register's two chunks, so the two
+ * halves added are sb_step's 8 lanes: the same exact integers, about half
+ * the instructions (the decode of one token was compute-bound: 21 GB/s on
+ * one core from L2). s[t] gets the sum over all eight chunks. */
+AVX2_AI void q6k_sums512(const uint8_t *blk, __m256i s16, const void *const *xq, int64_t b, int nt, __m256i *s) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    /* int16 lane l of the scales of chunks (c, c + 1): s16[2c + l / 8] */
+    const __m512i l8 = _mm512_srli_epi16(
+        _mm512_setr_epi64(0x0003000200010000, 0x0007000600050004, 0x000B000A00090008, 0x000F000E000D000C,
+                          0x0013001200110010, 0x0017001600150014, 0x001B001A00190018, 0x001F001E001D001C),
+        3);
+    const __m512i sc = _mm512_castsi256_si512(s16);
+    __m512i a[TB];
+    for (int t = 0; t < nt; t++) a[t] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512(blk + 64 * h);
+        const __m512i hb = _mm512_broadcast_i64x4(load256(blk + 128 + 32 * h));
+        const __m512i w0 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(hb, shl), m3));
+        const __m512i w1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                           _mm512_and_si512(_mm512_srlv_epi16(hb, shr), m3));
+        const __m512i c0 = _mm512_permutexvar_epi16(_mm512_add_epi16(l8, _mm512_set1_epi16((short)(8 * h))), sc);
+        const __m512i c1 = _mm512_permutexvar_epi16(_mm512_add_epi16(l8, _mm512_set1_epi16((short)(8 * h + 4))), sc);
+        for (int t = 0; t < nt; t++) {
+            const int8_t *xb = ((const q8_256 *)xq[t] + b)->q + 128 * h;
+            a[t] = _mm512_dpwssd_epi32(a[t], _mm512_maddubs_epi16(w0, _mm512_loadu_si512(xb)), c0);
+            a[t] = _mm512_dpwssd_epi32(a[t], _mm512_maddubs_epi16(w1, _mm512_loadu_si512(xb + 64)), c1);
+        }
+    }
+    for (int t = 0; t < nt; t++) s[t] = _mm256_add_epi32(_mm512_castsi512_si256(a[t]), _mm512_extracti64x4_epi64(a[t], 1));
+}
+#endif
+
 /* Rows rw[0..R) (R = 1 or 2) against tokens [0, nt) (R and nt constants in
  * each instance): y[i][t * ldy]. Two rows from far-apart parts of a
  * thread's range give decode (nt = 1) two independent streams and chains;
@@ -698,6 +810,11 @@ AVX2_AI void row_b256(int type, const uint8_t *const *rw, int R, int64_t nb, con
              * chains (vpdpwssd's latency would otherwise serialize a row) */
             __m256i s[TB], s1[TB];
             for (int t = 0; t < TB; t++) s[t] = s1[t] = _mm256_setzero_si256();
+#if Q8K_AVX512
+            if (type == DSV3_W_Q6_K) q6k_sums512(blk, h.s16, xq, b, nt, s);
+            else
+#endif
+            {
             /* the 8 chunks written out: k must be a constant in each */
             sb_step(type, blk, &h, 0, xq, b, nt, s);
             sb_step(type, blk, &h, 1, xq, b, nt, s1);
@@ -707,6 +824,7 @@ AVX2_AI void row_b256(int type, const uint8_t *const *rw, int R, int64_t nb, con
             sb_step(type, blk, &h, 5, xq, b, nt, s1);
             sb_step(type, blk, &h, 6, xq, b, nt, s);
             sb_step(type, blk, &h, 7, xq, b, nt, s1);
+            }
             for (int t = 0; t < nt; t++) s[t] = _mm256_add_epi32(s[t], s1[t]);
             const __m256 vd = _mm256_set1_ps(h.d), vdm = _mm256_set1_ps(h.dm);
             for (int t = 0; t < nt; t++) {
