@@ -423,8 +423,9 @@ AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
 }
 
 #if Q8K_AVX512
-/* Q4_0 / Q5_0, one token, AVX-512, stored layout: blocks b and b + 1 of a
- * row (adjacent, 36 or 44 bytes) in one masked load, spread by 16-bit
+/* Q4_0 / Q5_0, one token, AVX-512: blocks b and b + 1 of a row in one
+ * register by masked loads (no byte past the blocks is read: a row may end
+ * a mapped file), spread by 16-bit
  * permutes into [b | b + 1] with values in order: the nibbles (the 16 bytes
  * twice per block, shifted by 0 and 4), the fifth bits (each qh byte spread
  * over 8 byte lanes and tested against its bit), and the two f16 scales of
@@ -432,14 +433,18 @@ AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
  * summed by a tree that ends with block b's eight rows in the low half and
  * block b + 1's in the high one. The same exact integer sums as
  * q8g_rows8_1 and the same two FMAs in the same order, so the same bits.
- * The ymm form spent about 16 instructions per block and row, half of them
- * scalar (scales, fifth bits): Q5_0 decode from L2 ran at 25 GB/s on one
- * core, under the memory bandwidth. Returns the blocks done (nb rounded
- * down to even); acc gets their FMAs. */
-AVX2_AI int64_t q45p_rows8_1(int type, const uint8_t *const *rw, int64_t nb, const q8_32 *x, __m256 *acc) {
+ * The ymm form below (a gather for the scales, a masked move for the fifth
+ * bits, one block at a time) is compute-bound on one core (2-core AMD EPYC,
+ * Zen 4): from L2, Q5_0 25 -> 34 GB/s and Q4_0 24 -> 40; from DRAM (1.5 GB
+ * of 2,048 x 1,408 experts) Q5_0 22 -> 29 and Q4_0 23 -> 33. Two masked
+ * loads where block b + 1 is bstep on (the packed layout). Returns the
+ * blocks done (nb rounded down to even); acc gets their FMAs. */
+AVX2_AI int64_t q45p_rows8_1(int type, const uint8_t *const *rw, int64_t nb, size_t bstep, const q8_32 *x,
+                             __m256 *acc) {
     const int q5 = type == DSV3_W_Q5_0;
-    const size_t bb = q5 ? 22 : 18;
-    const __mmask64 lm = ((__mmask64)1 << (2 * bb)) - 1;
+    const size_t bb = q5 ? 22 : 18, pf = q8g_prefetch(type, bstep);
+    const int adjacent = bstep == bb; /* a constant in each instance */
+    const __mmask64 lm = ((__mmask64)1 << bb) - 1, lm2 = ((__mmask64)1 << 2 * bb) - 1;
     /* 16-bit words of the pair: d at 0 and bb / 2, qh (Q5_0) at 1-2 and
      * 12-13, the quants 8 words from 3 and 14 (Q5_0) or 1 and 10 (Q4_0) */
     const int s0 = q5 ? 3 : 1, s1 = q5 ? 14 : 10, d1 = (int)bb / 2;
@@ -455,15 +460,21 @@ AVX2_AI int64_t q45p_rows8_1(int type, const uint8_t *const *rw, int64_t nb, con
     const __m512i out = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        const size_t off = (size_t)b * bb;
-        for (int i = 0; i < 8; i++) _mm_prefetch((const char *)rw[i] + off + AVX2_PF, _MM_HINT_T0);
+        const size_t off = (size_t)b * bstep;
+        for (int i = 0; i < 8; i++) {
+            _mm_prefetch((const char *)rw[i] + off + pf, _MM_HINT_T0);
+            if (bstep != bb) _mm_prefetch((const char *)rw[i] + off + bstep + pf, _MM_HINT_T0);
+        }
         const __m512i xv = _mm512_inserti64x4(_mm512_castsi256_si512(load256((const uint8_t *)x[b].q)),
                                               load256((const uint8_t *)x[b + 1].q), 1);
         __m512i f[4], dd = _mm512_setzero_si512();
         for (int i = 0; i < 8; i += 2) {
             __m512i v[2];
             for (int k = 0; k < 2; k++) {
-                const __m512i z = _mm512_maskz_loadu_epi8(lm, rw[i + k] + off);
+                /* block b + 1 to byte bb: adjacent (stored layout: one load) or bstep on */
+                const uint8_t *p0 = rw[i + k] + off;
+                const __m512i z = adjacent ? _mm512_maskz_loadu_epi8(lm2, p0)
+                                           : _mm512_mask_loadu_epi8(_mm512_maskz_loadu_epi8(lm, p0), lm << bb, p0 + bstep - bb);
                 __m512i w = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi16(qi, z), sh), _mm512_set1_epi8(0x0F));
                 if (q5) {
                     const __m512i h = _mm512_shuffle_epi8(_mm512_permutexvar_epi16(hi, z), spread);
@@ -501,7 +512,11 @@ AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const
     __m256 acc = _mm256_setzero_ps();
     int64_t b = 0;
 #if Q8K_AVX512
-    if (type != DSV3_W_Q8_0 && bstep == dsv3_b32_bytes(type)) b = q45p_rows8_1(type, rw, nb, (const q8_32 *)xq[0], &acc);
+    if (type != DSV3_W_Q8_0) {
+        const size_t bb = dsv3_b32_bytes(type);
+        b = bstep == bb ? q45p_rows8_1(type, rw, nb, bb, (const q8_32 *)xq[0], &acc)
+                        : q45p_rows8_1(type, rw, nb, 8 * bb, (const q8_32 *)xq[0], &acc);
+    }
 #endif
     for (; b < nb; b++) {
         const size_t off = (size_t)b * bstep;
@@ -758,8 +773,9 @@ AVX2_AI void sb_step(int type, const uint8_t *blk, const sb_scales *h, int k, co
  * (0, -2), and the tokens' chunks lie in the same order. Dword lanes i and
  * 8 + i hold values 4i..4i+3 of the register's two chunks, so the two
  * halves added are sb_step's 8 lanes: the same exact integers, about half
- * the instructions (the decode of one token was compute-bound: 21 GB/s on
- * one core from L2). s[t] gets the sum over all eight chunks. */
+ * the instructions. Weights from L2 on one core (2-core AMD EPYC, Zen 4):
+ * one token 48 -> 69 GB/s, 8 tokens 1.44x, 64 tokens 1.17x; one token from
+ * DRAM stays at the bandwidth. s[t] gets the sum over all eight chunks. */
 AVX2_AI void q6k_sums512(const uint8_t *blk, __m256i s16, const void *const *xq, int64_t b, int nt, __m256i *s) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
     const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
