@@ -9,7 +9,9 @@
  * AVX-512 forms: a qh / hmask bit to a byte value is one masked move
  * (vpmovm-free: the 32 bits are the mask); unsigned quants meet the
  * activations with vpdpbusd, and int16 partial sums meet the sub-block
- * scales with vpdpwssd (multiply, pair-add and accumulate in one).
+ * scales with vpdpwssd (multiply, pair-add and accumulate in one). Two
+ * kernels also take 512-bit registers (q6k_sums512, q45p_rows8_1): fewer
+ * instructions for the same integers and float operations.
  *
  * Per output, whatever the thread count and the number of tokens: Q8_0,
  * Q4_0 and Q5_0 sum the blocks in increasing order, one FMA per block of
