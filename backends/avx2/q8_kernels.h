@@ -427,11 +427,10 @@ AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
 #if Q8K_AVX512
 /* Q4_0 / Q5_0, one token, AVX-512: blocks b and b + 1 of a row in one
  * register by masked loads (no byte past the blocks is read: a row may end
- * a mapped file), spread by 16-bit
- * permutes into [b | b + 1] with values in order: the nibbles (the 16 bytes
- * twice per block, shifted by 0 and 4), the fifth bits (each qh byte spread
- * over 8 byte lanes and tested against its bit), and the two f16 scales of
- * eight rows merged into one vector. The pieces of eight rows' dots are then
+ * a mapped file), spread by 16-bit permutes into [b | b + 1] with values in
+ * order: the nibbles (the 16 bytes twice per block, shifted by 0 and 4),
+ * the fifth bits (each qh byte spread over 8 byte lanes and tested against
+ * its bit), and the two f16 scales of eight rows merged into one vector. The pieces of eight rows' dots are then
  * summed by a tree that ends with block b's eight rows in the low half and
  * block b + 1's in the high one. The same exact integer sums as
  * q8g_rows8_1 and the same two FMAs in the same order, so the same bits.
@@ -465,7 +464,7 @@ AVX2_AI int64_t q45p_rows8_1(int type, const uint8_t *const *rw, int64_t nb, siz
         const size_t off = (size_t)b * bstep;
         for (int i = 0; i < 8; i++) {
             _mm_prefetch((const char *)rw[i] + off + pf, _MM_HINT_T0);
-            if (bstep != bb) _mm_prefetch((const char *)rw[i] + off + bstep + pf, _MM_HINT_T0);
+            if (!adjacent) _mm_prefetch((const char *)rw[i] + off + bstep + pf, _MM_HINT_T0);
         }
         const __m512i xv = _mm512_inserti64x4(_mm512_castsi256_si512(load256((const uint8_t *)x[b].q)),
                                               load256((const uint8_t *)x[b + 1].q), 1);
@@ -808,6 +807,20 @@ AVX2_AI void q6k_sums512(const uint8_t *blk, __m256i s16, const void *const *xq,
 }
 #endif
 
+/* The 8 chunks of super-block b, even ones into s and odd ones into s1
+ * (written out: k must be a constant in each). */
+AVX2_AI void sb_steps8(int type, const uint8_t *blk, const sb_scales *h, const void *const *xq, int64_t b, int nt,
+                       __m256i *s, __m256i *s1) {
+    sb_step(type, blk, h, 0, xq, b, nt, s);
+    sb_step(type, blk, h, 1, xq, b, nt, s1);
+    sb_step(type, blk, h, 2, xq, b, nt, s);
+    sb_step(type, blk, h, 3, xq, b, nt, s1);
+    sb_step(type, blk, h, 4, xq, b, nt, s);
+    sb_step(type, blk, h, 5, xq, b, nt, s1);
+    sb_step(type, blk, h, 6, xq, b, nt, s);
+    sb_step(type, blk, h, 7, xq, b, nt, s1);
+}
+
 /* Rows rw[0..R) (R = 1 or 2) against tokens [0, nt) (R and nt constants in
  * each instance): y[i][t * ldy]. Two rows from far-apart parts of a
  * thread's range give decode (nt = 1) two independent streams and chains;
@@ -832,17 +845,7 @@ AVX2_AI void row_b256(int type, const uint8_t *const *rw, int R, int64_t nb, con
             if (type == DSV3_W_Q6_K) q6k_sums512(blk, h.s16, xq, b, nt, s);
             else
 #endif
-            {
-            /* the 8 chunks written out: k must be a constant in each */
-            sb_step(type, blk, &h, 0, xq, b, nt, s);
-            sb_step(type, blk, &h, 1, xq, b, nt, s1);
-            sb_step(type, blk, &h, 2, xq, b, nt, s);
-            sb_step(type, blk, &h, 3, xq, b, nt, s1);
-            sb_step(type, blk, &h, 4, xq, b, nt, s);
-            sb_step(type, blk, &h, 5, xq, b, nt, s1);
-            sb_step(type, blk, &h, 6, xq, b, nt, s);
-            sb_step(type, blk, &h, 7, xq, b, nt, s1);
-            }
+                sb_steps8(type, blk, &h, xq, b, nt, s, s1);
             for (int t = 0; t < nt; t++) s[t] = _mm256_add_epi32(s[t], s1[t]);
             const __m256 vd = _mm256_set1_ps(h.d), vdm = _mm256_set1_ps(h.dm);
             for (int t = 0; t < nt; t++) {
