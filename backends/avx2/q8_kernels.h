@@ -443,17 +443,17 @@ AVX2_AI __m256i q8g_reduce8(const __m256i v[8]) {
 AVX2_AI int64_t q45p_rows8_1(int type, const uint8_t *const *rw, int64_t nb, size_t bstep, const q8_32 *x,
                              __m256 *acc) {
     const int q5 = type == DSV3_W_Q5_0;
-    const size_t bb = q5 ? 22 : 18, pf = q8g_prefetch(type, bstep);
+    const size_t bb = dsv3_b32_bytes(type), pf = q8g_prefetch(type, bstep);
     const int adjacent = bstep == bb; /* a constant in each instance */
     const __mmask64 lm = ((__mmask64)1 << bb) - 1, lm2 = ((__mmask64)1 << 2 * bb) - 1;
-    /* 16-bit words of the pair: d at 0 and bb / 2, qh (Q5_0) at 1-2 and
-     * 12-13, the quants 8 words from 3 and 14 (Q5_0) or 1 and 10 (Q4_0) */
-    const int s0 = q5 ? 3 : 1, s1 = q5 ? 14 : 10, d1 = (int)bb / 2;
+    /* 16-bit words of the pair: d at 0 and d1 = bb / 2, qh (Q5_0) at 1-2
+     * and d1 + 1..2, the quants 8 words from s0 and d1 + s0 */
+    const int d1 = (int)bb / 2, s0 = q5 ? 3 : 1, s1 = d1 + s0;
     const __m512i qi = _mm512_add_epi16(
         _mm512_setr_epi64(0x0003000200010000, 0x0007000600050004, 0x0003000200010000, 0x0007000600050004,
                           0x0003000200010000, 0x0007000600050004, 0x0003000200010000, 0x0007000600050004),
         _mm512_inserti64x4(_mm512_set1_epi16((short)s0), _mm256_set1_epi16((short)s1), 1));
-    const __m512i hi = _mm512_setr_epi64(1, 0, 2, 0, 12, 0, 13, 0);
+    const __m512i hi = _mm512_setr_epi64(1, 0, 2, 0, d1 + 1, 0, d1 + 2, 0);
     const __m512i spread = _mm512_set4_epi64(0x0101010101010101LL, 0, 0x0101010101010101LL, 0);
     const __m512i bits = _mm512_set1_epi64(0x8040201008040201LL);
     const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
@@ -515,8 +515,9 @@ AVX2_AI void q8g_rows8_1(int type, const uint8_t *const *rw, __m256i gofs, const
 #if Q8K_AVX512
     if (type != DSV3_W_Q8_0) {
         const size_t bb = dsv3_b32_bytes(type);
+        /* bstep == bb a constant in the first instance (one load a pair) */
         b = bstep == bb ? q45p_rows8_1(type, rw, nb, bb, (const q8_32 *)xq[0], &acc)
-                        : q45p_rows8_1(type, rw, nb, 8 * bb, (const q8_32 *)xq[0], &acc);
+                        : q45p_rows8_1(type, rw, nb, bstep, (const q8_32 *)xq[0], &acc);
     }
 #endif
     for (; b < nb; b++) {
